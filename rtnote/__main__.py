@@ -1,0 +1,5 @@
+import sys
+
+from rtnote.cli import main
+
+sys.exit(main())

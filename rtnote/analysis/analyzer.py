@@ -1,0 +1,198 @@
+"""The analyzer: a chain of small streaming stages fed any number of samples at a time.
+
+DC blocker -> history -> spectral-flux onsets -> online peak picking -> note tracker (pitch
+on sliding windows) -> family classifier. It does not know where the audio comes from;
+events depend only on the samples, never on how they were chunked.
+"""
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.signal import lfilter
+
+from rtnote.analysis.family import FamilyStage
+from rtnote.analysis.history import History
+from rtnote.analysis.notes import LATENCY_PRESETS, NoteTracker
+from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux
+from rtnote.errors import ConfigError
+
+E1_HZ = 41.2
+C8_HZ = 4186.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Analyzer settings; every unit is in the name or the comment.
+
+    latency : 'low' | 'balanced' | 'accurate'
+        How long the pitch of a new note is watched before it is reported (see README).
+    """
+
+    latency: str = "balanced"
+    a4_hz: float = 440.0
+    fmin_hz: float = 38.0  # a little below E1 (41.2 Hz)
+    fmax_hz: float = 4400.0  # a little above C8 (4186 Hz)
+    silence_db: float = -60.0  # dBFS
+    hop_s: float = 0.0029  # rounded to a power-of-two number of samples
+    extra: dict = field(default_factory=dict)  # stage keyword overrides, for experiments
+
+    def validate(self):
+        if self.latency not in LATENCY_PRESETS:
+            raise ConfigError(f"latency must be one of {sorted(LATENCY_PRESETS)}, not {self.latency!r}")
+        if not 400.0 <= self.a4_hz <= 480.0:
+            raise ConfigError(f"A4 must be between 400 and 480 Hz, not {self.a4_hz}")
+        if not 0 < self.fmin_hz < self.fmax_hz:
+            raise ConfigError(f"need 0 < fmin < fmax, not fmin={self.fmin_hz}, fmax={self.fmax_hz}")
+        if not -120.0 <= self.silence_db < 0.0:
+            raise ConfigError(f"silence level must be in [-120, 0) dBFS, not {self.silence_db}")
+        if not 0.0005 <= self.hop_s <= 0.05:
+            raise ConfigError(f"hop must be between 0.5 and 50 ms, not {self.hop_s * 1000:g} ms")
+        return self
+
+
+def hop_length_for(sr, hop_s):
+    """Hop [samples]: the power of two nearest ``hop_s * sr``."""
+    return int(2 ** round(np.log2(max(1.0, hop_s * sr))))
+
+
+class Analyzer:
+    """Streaming note analyzer (aubio-style object, madmom-style chain of stages).
+
+    Parameters
+    ----------
+    sr : int > 0 [Hz]
+        Input sample rate; every size is derived from it once, here.
+    settings : Settings
+    family_classifier : object with ``predict(y, sr, f0_hz) -> (family, conf)``, optional
+        The instrument-family model (see rtnote.analysis.family).
+    """
+
+    MAX_BATCH_HOPS = 64  # hops analyzed in one vectorized step at most
+
+    def __init__(self, sr, settings=Settings(), family_classifier=None):
+        if not (isinstance(sr, (int, np.integer)) and 1000 <= sr <= 768000):
+            raise ConfigError(f"sample rate must be an integer between 1000 and 768000 Hz, not {sr}")
+        self.sr = int(sr)
+        self.settings = settings.validate()
+        self.hop_length = hop_length_for(self.sr, settings.hop_s)
+        self.n_fft = 4 * self.hop_length
+        fmax = min(settings.fmax_hz, 0.45 * self.sr)
+        extra = dict(settings.extra)
+        self.history = History(int(0.5 * self.sr) + self.n_fft + self.MAX_BATCH_HOPS * self.hop_length)
+        self.onset_odf = SpectralFlux(self.sr, self.n_fft)
+        self.onset_picker = OnlinePeakPicker(self.hop_length, self.sr, **extra.pop("picker", {}))
+        self.tracker = NoteTracker(self.sr, self.hop_length, self.history, settings.fmin_hz, fmax,
+                                   settings.a4_hz, settings.latency, settings.silence_db,
+                                   **extra.pop("tracker", {}))
+        self.family = FamilyStage(family_classifier, self.sr, self.history)
+        # 1-pole DC blocker at ~10 Hz: y[n] = x[n] - x[n-1] + r * y[n-1]
+        r = 1.0 - 2 * np.pi * 10.0 / self.sr
+        self._dc_b, self._dc_a = np.array([1.0, -1.0]), np.array([1.0, -r])
+        self._level_len = min(self.n_fft, int(0.006 * self.sr))
+        self.reset()
+
+    @property
+    def latency_s(self):
+        """Duration of one hop [seconds], the compute budget per hop."""
+        return self.hop_length / self.sr
+
+    def reset(self):
+        """Back to the start of a stream."""
+        self._dc_zi = np.zeros(1)
+        self._carry = np.zeros(0, dtype=np.float32)
+        self.history.reset()
+        self.onset_odf.reset()
+        self.onset_picker.reset()
+        self.tracker.reset()
+        self.family.reset()
+        self.samples_seen = 0  # input samples consumed, gaps included
+
+    def process(self, y):
+        """Feed input samples (any number); returns the events they complete.
+
+        Parameters
+        ----------
+        y : np.ndarray [shape=(n,), float32]
+            Mono input. Non-finite values are treated as silence; values are clipped to +-1.
+        """
+        y = np.asarray(y, dtype=np.float32)
+        if len(self._carry):
+            y = np.concatenate((self._carry, y))
+        n_hops = len(y) // self.hop_length
+        self._carry = y[n_hops * self.hop_length:].copy()
+        if n_hops == 0:
+            return []
+        y = y[: n_hops * self.hop_length]
+        if not np.isfinite(y).all():
+            y = np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=-1.0)
+        y = np.clip(y, -1.0, 1.0)
+        x, self._dc_zi = lfilter(self._dc_b, self._dc_a, y, zi=self._dc_zi)
+        x = x.astype(np.float32)
+        events = []
+        batch = self.MAX_BATCH_HOPS * self.hop_length
+        for i in range(0, len(x), batch):
+            events += self._analyze(x[i:i + batch])
+        return events
+
+    def _analyze(self, x):
+        hop = self.hop_length
+        n_hops = len(x) // hop
+        start = self.history.end
+        self.history.append(x)
+        span = self.history.window(len(x) + self.n_fft - hop)
+        frames = np.lib.stride_tricks.sliding_window_view(span, self.n_fft)[::hop]
+        odf = self.onset_odf.process(frames)
+        tail = frames[:, -self._level_len:]
+        level_db = 10.0 * np.log10(np.mean(tail * tail, axis=1) + 1e-12)
+        events = []
+        for i in range(n_hops):
+            pos = start + (i + 1) * hop
+            onset = None
+            if self.onset_picker.step(odf[i]) and level_db[i] > self.settings.silence_db:
+                onset = self._backtrack(pos)
+            for event in self.tracker.step(pos, onset, level_db[i]):
+                events.append(self.family.on_event(event))
+            events += self.family.step(pos)
+        self.samples_seen = self.history.end
+        return events
+
+    def _backtrack(self, pos):
+        """Where the attack seen at ``pos`` began [sample]: the rise of a 32-sample envelope."""
+        block = max(8, self.hop_length // 4)
+        span = self.history.segment(pos - self.n_fft - self.hop_length, pos)
+        n = len(span) // block
+        power = (span[len(span) - n * block:].reshape(n, block) ** 2).mean(axis=1) + 1e-12
+        peak = int(np.argmax(power))
+        low = int(np.argmin(power[: peak + 1]))
+        if power[peak] < 4.0 * power[low]:  # no energy rise (a pitch change): mid-frame
+            return pos - self.n_fft // 2
+        rise = power[low] + 0.2 * (power[peak] - power[low])
+        first = low + int(np.argmax(power[low: peak + 1] >= rise))
+        return pos - (n - first) * block
+
+    def skip(self, n_dropped):
+        """Account for ``n_dropped`` input samples that were lost (a ring-buffer overflow).
+
+        The sounding note ends where the audio was lost; the stages start afresh after it.
+        """
+        pos = self.history.end
+        events = [self.family.on_event(e) for e in self.tracker.finish(pos)]
+        self._carry = np.zeros(0, dtype=np.float32)
+        self.family.reset()
+        self.history.reset(end=pos + int(n_dropped))
+        self.onset_odf.reset()
+        self.onset_picker.reset()
+        self.tracker.reset()
+        self.samples_seen = self.history.end
+        return events
+
+    def finish(self):
+        """End of stream: end the sounding note. A last partial hop (< 1 hop) is not analyzed."""
+        pos = self.history.end
+        events = [self.family.on_event(e) for e in self.tracker.finish(pos)]
+        self._carry = np.zeros(0, dtype=np.float32)
+        return events
+
+    def with_settings(self, **changes):
+        """A fresh analyzer like this one with some settings changed."""
+        return Analyzer(self.sr, replace(self.settings, **changes), self.family.classifier)

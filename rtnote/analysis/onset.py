@@ -1,0 +1,92 @@
+"""Online onset detection: log spectral flux (SuperFlux-style) and a causal peak picker."""
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+
+from rtnote.errors import ConfigError
+
+
+class SpectralFlux:
+    """Onset detection function: positive log-magnitude change against the previous frame.
+
+    Each value uses the ``n_fft`` samples ending at a hop boundary, so it looks at no future
+    audio. The previous frame is max-filtered over 3 bins to ignore vibrato.
+
+    Parameters
+    ----------
+    sr : int > 0 [Hz]
+    n_fft : int > 0 [samples]
+        Frame length (512 at 44.1 kHz ~ 11.6 ms).
+    fmax : float > 0 [Hz]
+        Highest frequency counted.
+    """
+
+    def __init__(self, sr, n_fft, fmax=8000.0):
+        if n_fft < 16:
+            raise ConfigError(f"onset n_fft must be >= 16 samples, not {n_fft}")
+        self.n_fft = int(n_fft)
+        self.window = np.hanning(self.n_fft).astype(np.float32)
+        self.n_bins = max(2, min(self.n_fft // 2 + 1, int(fmax * self.n_fft / sr)))
+        self.reset()
+
+    def reset(self):
+        self._prev = None
+
+    def process(self, frames):
+        """ODF values for frames [shape=(k, n_fft)], one per hop; returns shape (k,)."""
+        spec = np.abs(np.fft.rfft(frames * self.window, axis=1)[:, 1:self.n_bins])
+        logmag = np.log1p(100.0 * spec)
+        prev = logmag[:1] if self._prev is None else self._prev
+        stacked = np.concatenate((prev, logmag))
+        ref = maximum_filter1d(stacked[:-1], size=3, axis=1)
+        flux = np.maximum(stacked[1:] - ref, 0.0).mean(axis=1)
+        self._prev = logmag[-1:]
+        return flux
+
+
+class OnlinePeakPicker:
+    """Causal onset picking: the ODF crosses an adaptive threshold while rising.
+
+    An onset fires at the first hop where ``odf > delta + ratio * mean(recent odf)``, at least
+    ``min_ioi`` after the previous onset, and re-arms once the ODF falls below the threshold.
+
+    Parameters
+    ----------
+    hop_length : int > 0 [samples]
+    sr : int > 0 [Hz]
+    delta : float >= 0
+        Absolute part of the threshold [ODF units].
+    ratio : float >= 0
+        Relative part of the threshold, times the mean ODF over ``avg_s``.
+    avg_s : float > 0 [seconds]
+    min_ioi_s : float >= 0 [seconds]
+        Minimum time between onsets.
+    """
+
+    def __init__(self, hop_length, sr, delta=0.12, ratio=1.5, avg_s=0.1, min_ioi_s=0.04):
+        self.delta = float(delta)
+        self.ratio = float(ratio)
+        self.n_avg = max(1, int(round(avg_s * sr / hop_length)))
+        self.min_ioi = max(1, int(round(min_ioi_s * sr / hop_length)))
+        self.reset()
+
+    def reset(self):
+        self._recent = np.zeros(self.n_avg)
+        self._i = 0
+        self._armed = True
+        self._since = self.min_ioi
+
+    def step(self, odf):
+        """Feed one ODF value; True if an onset fires at this hop."""
+        threshold = self.delta + self.ratio * self._recent.mean()
+        self._recent[self._i % self.n_avg] = odf
+        self._i += 1
+        self._since += 1
+        if odf <= threshold:
+            self._armed = True
+            return False
+        if self._armed and self._since >= self.min_ioi:
+            self._armed = False
+            self._since = 0
+            return True
+        return False

@@ -1,0 +1,77 @@
+"""Pitch of a short segment: YIN's cumulative mean normalized difference (de Cheveigné &
+Kawahara 2002), computed with FFTs, with a harmonic check against octave errors."""
+
+import numpy as np
+
+
+def _next_fast_len(n):
+    return 1 << int(np.ceil(np.log2(max(n, 2))))
+
+
+def cmndf(y, tau_max):
+    """YIN's cumulative mean normalized difference d'(tau), tau = 0..tau_max.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Segment; needs ``n > tau_max``. The integration window is ``n - tau_max`` samples.
+    tau_max : int > 0
+        Largest lag [samples].
+    """
+    n = len(y)
+    w = n - tau_max
+    n_fft = _next_fast_len(n + w)
+    spec = np.fft.rfft(y, n_fft)
+    head = np.fft.rfft(y[:w], n_fft)
+    corr = np.fft.irfft(np.conj(head) * spec, n_fft)[: tau_max + 1]
+    energy = np.concatenate(([0.0], np.cumsum(y.astype(np.float64) ** 2)))
+    e0 = energy[w]
+    e_tau = energy[w: w + tau_max + 1] - energy[: tau_max + 1]
+    diff = np.maximum(e0 + e_tau - 2.0 * corr, 0.0)
+    diff[0] = 0.0
+    cum = np.cumsum(diff[1:])
+    out = np.ones(tau_max + 1)
+    taus = np.arange(1, tau_max + 1)
+    np.divide(diff[1:] * taus, cum, out=out[1:], where=cum > 0)
+    return out
+
+
+def yin(y, sr, fmin, fmax, threshold=0.15):
+    """Fundamental frequency of a segment.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Segment [samples]; periods up to ``n // 2`` samples can be found.
+    sr : int > 0 [Hz]
+    fmin, fmax : float > 0 [Hz]
+        Search range; ``fmin`` is raised to what the segment length allows.
+    threshold : float in (0, 1)
+        Dips of d' below it count as periodic (YIN's absolute threshold).
+
+    Returns
+    -------
+    f0_hz : float
+        Estimated fundamental [Hz], or nan if the segment is too short.
+    aperiodicity : float in [0, 1+]
+        d' at the chosen lag: near 0 for a clean periodic sound.
+    """
+    n = len(y)
+    tau_min = max(2, int(sr / fmax))
+    tau_max = min(int(np.ceil(sr / fmin)) + 1, n // 2)
+    if tau_max <= tau_min + 2:
+        return np.nan, 1.0
+    d = cmndf(y, tau_max)
+    # local minima below the threshold; the first one is YIN's choice
+    inner = d[tau_min:tau_max]
+    is_min = (inner[1:-1] <= inner[:-2]) & (inner[1:-1] <= inner[2:])
+    minima = np.flatnonzero(is_min) + tau_min + 1
+    if len(minima) == 0:
+        return np.nan, 1.0
+    below = minima[d[minima] < threshold]
+    tau = int(below[0]) if len(below) else int(minima[np.argmin(d[minima])])
+    # parabolic interpolation of the dip
+    a, b, c = d[tau - 1], d[tau], d[tau + 1]
+    denom = a - 2 * b + c
+    shift = 0.5 * (a - c) / denom if denom > 0 else 0.0
+    return sr / (tau + shift), float(b)

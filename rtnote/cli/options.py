@@ -1,0 +1,22 @@
+"""Options shared by the commands that run the analyzer."""
+
+from rtnote.analysis.analyzer import Settings
+from rtnote.analysis.notes import LATENCY_PRESETS
+
+
+def add_analyzer_arguments(parser):
+    group = parser.add_argument_group("analysis")
+    group.add_argument(
+        "--latency", choices=list(LATENCY_PRESETS), default="balanced",
+        help="how long a new note's pitch is watched before it is reported: 'low' decides "
+             "after 2 periods of the note, 'balanced' (default) after 2.5 and two agreeing "
+             "looks, 'accurate' after 4 periods, three looks and at least 20 ms; slower "
+             "settings make fewer octave errors on low notes")
+    group.add_argument("--a4", type=float, default=440.0, metavar="HZ",
+                       help="tuning reference: frequency of A4 in Hz (default 440)")
+    group.add_argument("--silence-db", type=float, default=-60.0, metavar="DB",
+                       help="level below which nothing is heard, in dBFS (default -60)")
+
+
+def settings_from_args(args):
+    return Settings(latency=args.latency, a4_hz=args.a4, silence_db=args.silence_db).validate()

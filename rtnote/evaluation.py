@@ -1,0 +1,56 @@
+"""Scoring notes against ground truth (mir_eval), shared by tests, benchmarks and `bench`."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtnote.events import NoteOff, NoteOn, midi_to_hz
+
+
+@dataclass
+class NoteScore:
+    """Note-level precision/recall/F1 (onset within ``onset_tol_s``, pitch within 50 cents,
+    offsets ignored) and, for each matched note, latency = decision - true onset [s]."""
+
+    precision: float
+    recall: float
+    f1: float
+    n_ref: int
+    n_est: int
+    matched_ref_pitch: np.ndarray  # MIDI pitch of each matched reference note
+    latency_s: np.ndarray  # per matched note [s]
+
+
+def events_to_notes(events):
+    """[(onset_s, offset_s, pitch, decision_s)] of the notes in an event list."""
+    ons = {e.note_id: e for e in events if isinstance(e, NoteOn)}
+    offs = {e.note_id: e for e in events if isinstance(e, NoteOff)}
+    notes = []
+    for note_id, on in ons.items():
+        off = offs.get(note_id)
+        offset_s = off.time if off else on.time + 0.1
+        notes.append((on.time, max(offset_s, on.time + 0.001), on.pitch, on.decision_sample / on.sr))
+    return sorted(notes)
+
+
+def score_notes(ref_notes, events, onset_tol_s=0.05):
+    """Score events against reference notes (objects with pitch, onset_s, offset_s)."""
+    import mir_eval
+
+    est = events_to_notes(events)
+    ref_int = np.array([[n.onset_s, n.offset_s] for n in ref_notes]).reshape(-1, 2)
+    ref_hz = np.array([midi_to_hz(n.pitch) for n in ref_notes])
+    est_int = np.array([[a, b] for a, b, _, _ in est]).reshape(-1, 2)
+    est_hz = np.array([midi_to_hz(p) for _, _, p, _ in est])
+    if len(ref_notes) == 0 or len(est) == 0:
+        f1 = 1.0 if len(ref_notes) == len(est) else 0.0
+        return NoteScore(f1, f1, f1, len(ref_notes), len(est), np.zeros(0), np.zeros(0))
+    pairs = mir_eval.transcription.match_notes(ref_int, ref_hz, est_int, est_hz,
+                                               onset_tolerance=onset_tol_s, offset_ratio=None)
+    n_match = len(pairs)
+    precision = n_match / len(est)
+    recall = n_match / len(ref_notes)
+    f1 = 2 * precision * recall / (precision + recall) if n_match else 0.0
+    pitch = np.array([ref_notes[i].pitch for i, _ in pairs])
+    latency = np.array([est[j][3] - ref_notes[i].onset_s for i, j in pairs])
+    return NoteScore(precision, recall, f1, len(ref_notes), len(est), pitch, latency)

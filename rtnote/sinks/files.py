@@ -1,0 +1,124 @@
+"""File sinks: JSON lines and standard MIDI files, written atomically (temp file + rename),
+so an interrupted run never leaves a half-written file."""
+
+import contextlib
+import os
+import tempfile
+
+import mido
+
+from rtnote.events import FamilyUpdate, NoteOff, NoteOn, event_to_json
+from rtnote.families import FAMILIES, FAMILY_CHANNEL, REPRESENTATIVE_PROGRAM, UNKNOWN_CHANNEL
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w"):
+    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".rtnote-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class EventList:
+    """Keeps every event in a list (for tests and the library API)."""
+
+    def __init__(self):
+        self.events = []
+
+    def handle(self, event):
+        self.events.append(event)
+
+    def close(self):
+        pass
+
+
+class JsonLinesSink(EventList):
+    """Writes one JSON object per event line (schema: rtnote/schema/events.schema.json)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def close(self):
+        with atomic_write(self.path) as f:
+            for event in self.events:
+                f.write(event_to_json(event) + "\n")
+
+
+def notes_with_family(events):
+    """[(note_on, note_off or None, final family)] in onset order."""
+    ons, offs, family = {}, {}, {}
+    for e in events:
+        if isinstance(e, NoteOn):
+            ons[e.note_id] = e
+            family[e.note_id] = e.family
+        elif isinstance(e, NoteOff):
+            offs[e.note_id] = e
+        elif isinstance(e, FamilyUpdate):
+            family[e.note_id] = e.family
+    return sorted(((on, offs.get(i), family[i]) for i, on in ons.items()),
+                  key=lambda n: n[0].onset_sample)
+
+
+class MidiFileSink(EventList):
+    """A standard MIDI file (type 1): one track per instrument family, notes at their onset
+    times, each family on its own channel with a representative program.
+
+    Parameters
+    ----------
+    path : str or path-like
+    ticks_per_beat : int
+        At the fixed tempo of 120 bpm, one tick is 1 / (2 * ticks_per_beat) seconds.
+    """
+
+    TEMPO = 500000  # microseconds per beat (120 bpm)
+
+    def __init__(self, path, ticks_per_beat=960):
+        super().__init__()
+        self.path = path
+        self.ticks_per_beat = ticks_per_beat
+
+    def _ticks(self, seconds):
+        return int(round(mido.second2tick(seconds, self.ticks_per_beat, self.TEMPO)))
+
+    def to_midifile(self):
+        mid = mido.MidiFile(type=1, ticks_per_beat=self.ticks_per_beat)
+        meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=self.TEMPO, time=0)])
+        mid.tracks.append(meta)
+        by_track = {}
+        for on, off, family in notes_with_family(self.events):
+            end_s = off.time if off is not None else on.time + 0.25
+            by_track.setdefault(family, []).append((on.time, end_s, on.pitch, on.velocity))
+        order = [f for f in FAMILIES if f in by_track] + ([None] if None in by_track else [])
+        for family in order:
+            channel = FAMILY_CHANNEL.get(family, UNKNOWN_CHANNEL)
+            track = mido.MidiTrack([mido.MetaMessage("track_name", name=family or "notes", time=0)])
+            if family is not None:
+                track.append(mido.Message("program_change", channel=channel,
+                                          program=REPRESENTATIVE_PROGRAM[family], time=0))
+            messages = []
+            for onset_s, offset_s, pitch, velocity in by_track[family]:
+                messages.append((self._ticks(onset_s), 1, pitch, velocity))
+                messages.append((self._ticks(offset_s), 0, pitch, 0))
+            messages.sort(key=lambda m: (m[0], m[1]))  # note_off before note_on at a tick
+            now = 0
+            for tick, is_on, pitch, velocity in messages:
+                kind = "note_on" if is_on else "note_off"
+                track.append(mido.Message(kind, channel=channel, note=pitch, velocity=velocity,
+                                          time=tick - now))
+                now = tick
+            mid.tracks.append(track)
+        return mid
+
+    def close(self):
+        mid = self.to_midifile()
+        with atomic_write(self.path, "wb") as f:
+            mid.save(file=f)

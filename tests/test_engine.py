@@ -1,0 +1,84 @@
+"""The engine end to end on files: same events whatever the block size, schema, sinks."""
+
+import json
+
+import mido
+import numpy as np
+import pytest
+
+from rtnote.analysis.analyzer import Analyzer
+from rtnote.evaluation import score_notes
+from rtnote.events import NoteOff, NoteOn, event_to_dict, load_schema
+from rtnote.transcribe import transcribe_file
+
+
+@pytest.mark.parametrize("blocksize", [32, 256, 1000, 4096])
+def test_events_do_not_depend_on_block_size(melody_wav, blocksize):
+    path, _ = melody_wav
+    reference = transcribe_file(path, blocksize=512).events
+    assert len(reference) > 20
+    assert transcribe_file(path, blocksize=blocksize).events == reference
+
+
+def test_engine_matches_direct_analyzer(melody):
+    """The threaded engine adds nothing: same events as feeding the analyzer directly."""
+    y, sr, _ = melody
+    analyzer = Analyzer(sr)
+    direct = analyzer.process(y) + analyzer.finish()
+    import soundfile as sf, tempfile, os
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.wav")
+        sf.write(path, y, sr, subtype="FLOAT")
+        assert transcribe_file(path, blocksize=777).events == direct
+
+
+def test_rendered_melody_is_transcribed(melody_wav):
+    path, notes = melody_wav
+    events = transcribe_file(path).events
+    score = score_notes(notes, events)
+    assert score.f1 >= 0.9, score
+    # decisions come after the onsets they report, and soon
+    assert np.all(score.latency_s > 0)
+    assert np.median(score.latency_s) < 0.05
+
+
+def test_every_note_on_has_its_note_off(melody_wav):
+    events = transcribe_file(melody_wav[0]).events
+    ons = [e.note_id for e in events if isinstance(e, NoteOn)]
+    offs = [e.note_id for e in events if isinstance(e, NoteOff)]
+    assert sorted(ons) == sorted(offs) and len(set(ons)) == len(ons)
+    for e in events:
+        if isinstance(e, NoteOff):
+            assert e.offset_sample >= e.onset_sample and e.decision_sample >= e.offset_sample
+
+
+def test_events_follow_the_schema(melody_wav, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    out = tmp_path / "ev.jsonl"
+    result = transcribe_file(melody_wav[0], events_path=out)
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(result.events) > 0
+    schema = load_schema()
+    for line, event in zip(lines, result.events):
+        obj = json.loads(line)
+        jsonschema.validate(obj, schema)
+        assert obj == json.loads(json.dumps(event_to_dict(event)))
+        assert obj["decision_sample"] >= obj["onset_sample"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**json.loads(lines[0]), "pitch": 300}, schema)
+
+
+def test_midi_file_and_events_carry_the_same_notes(melody_wav, tmp_path):
+    mid_path = tmp_path / "m.mid"
+    result = transcribe_file(melody_wav[0], midi_path=mid_path)
+    mid = mido.MidiFile(mid_path)
+    t, on_times = 0.0, []
+    for msg in mid:  # iterating a MidiFile yields times in seconds
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            on_times.append((t, msg.note))
+    expected = sorted((e.time, e.pitch) for e in result.events if isinstance(e, NoteOn))
+    on_times.sort()
+    assert [p for _, p in on_times] == [p for _, p in expected]
+    tick_s = mido.tick2second(1, mid.ticks_per_beat, 500000)
+    assert np.allclose([t for t, _ in on_times], [t for t, _ in expected], atol=tick_s)
