@@ -89,6 +89,7 @@ class Analyzer:
         r = 1.0 - 2 * np.pi * 10.0 / self.sr
         self._dc_b, self._dc_a = np.array([1.0, -1.0]), np.array([1.0, -r])
         self._level_len = min(self.n_fft, int(0.006 * self.sr))
+        self._backtrack_len = int(0.04 * self.sr)
         self.reset()
 
     @property
@@ -157,16 +158,17 @@ class Analyzer:
         return events
 
     def _backtrack(self, pos):
-        """Where the attack seen at ``pos`` began [sample]: the rise of a 32-sample envelope."""
+        """Where the attack seen at ``pos`` began [sample]: the rise of the energy envelope
+        (blocks of a quarter hop) over the last ``backtrack`` samples."""
         block = max(8, self.hop_length // 4)
-        span = self.history.segment(pos - self.n_fft - self.hop_length, pos)
+        span = self.history.segment(pos - self._backtrack_len, pos)
         n = len(span) // block
         power = (span[len(span) - n * block:].reshape(n, block) ** 2).mean(axis=1) + 1e-12
         peak = int(np.argmax(power))
         low = int(np.argmin(power[: peak + 1]))
         if power[peak] < 4.0 * power[low]:  # no energy rise (a pitch change): mid-frame
             return pos - self.n_fft // 2
-        rise = power[low] + 0.2 * (power[peak] - power[low])
+        rise = power[low] + 0.1 * (power[peak] - power[low])
         first = low + int(np.argmax(power[low: peak + 1] >= rise))
         return pos - (n - first) * block
 

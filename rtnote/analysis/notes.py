@@ -34,6 +34,7 @@ class _Pending:
         self.last_midi = None
         self.agree = 0
         self.peak_db = -math.inf
+        self.best = (math.inf, None)  # (aperiodicity, f0_hz) of the most periodic look
 
 
 class _Sounding:
@@ -79,7 +80,7 @@ class NoteTracker:
     """
 
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
-                 silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.012,
+                 silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.006,
                  threshold=0.2):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
@@ -169,22 +170,41 @@ class NoteTracker:
     def _step_pending(self, pos, level_db):
         pending = self._pending
         pending.peak_db = max(pending.peak_db, level_db)
-        if level_db <= self.silence_db or pos - pending.onset > self.max_wait:
+        if level_db <= self.silence_db:
             self._pending = None
             return []
         start = pending.onset + self.attack_skip
         if pos - start < self.min_segment:
             return []
         f0_hz, aperiodicity = self._pitch(start, pos)
-        if not (aperiodicity < self.threshold and self.sr / f0_hz * self.min_periods <= pos - start):
+        waited = (pos - pending.onset) / self.max_wait  # 0 -> 1
+        if pos - pending.onset > self.max_wait:
+            # no confident pitch in time: take the most periodic look, if any was fair
+            self._pending = None
+            ap, f0_hz = pending.best
+            return self._start_note(pending, pos, f0_hz) if ap < 2 * self.threshold else []
+        if not np.isfinite(f0_hz) or self.sr / f0_hz * self.min_periods > pos - start:
+            pending.agree = 0
+            return []
+        if aperiodicity < pending.best[0]:
+            pending.best = (aperiodicity, f0_hz)
+        if aperiodicity > self.threshold * (1.0 + waited):
             pending.agree = 0
             return []
         midi = round(hz_to_midi(f0_hz, self.a4_hz))
         pending.agree = pending.agree + 1 if midi == pending.last_midi else 1
         pending.last_midi = midi
-        if pending.agree < self.confirm:
+        # the sounding note's pitch may just be its own tail under a new, weaker attack:
+        # a repeated note needs more looks
+        needed = self.confirm
+        if self._note is not None and midi == self._note.pitch:
+            needed = 3 * self.confirm + 2
+        if pending.agree < needed:
             return []
         self._pending = None
+        return self._start_note(pending, pos, f0_hz)
+
+    def _start_note(self, pending, pos, f0_hz):
         events = []
         if self._note is not None:
             events.append(self._note_off(pending.onset, pos))
@@ -210,7 +230,7 @@ class NoteTracker:
             note.change_count += 1
         else:
             note.change_at, note.change_midi, note.change_count = pos - length // 2, rounded, 1
-        if note.change_count < self.confirm + 1:
+        if note.change_count < self.confirm:
             return []
         onset, peak_db = note.change_at, note.peak_db
         return [self._note_off(onset, pos), self._note_on(onset, pos, f0_hz, peak_db)]

@@ -7,24 +7,28 @@ from rtnote.errors import ConfigError
 
 
 class SpectralFlux:
-    """Onset detection function: positive log-magnitude change against the previous frame.
+    """Onset detection function: positive log-magnitude change against the frame ``lag`` hops
+    earlier (SuperFlux's mu), so slow attacks add up as well as sharp ones.
 
     Each value uses the ``n_fft`` samples ending at a hop boundary, so it looks at no future
-    audio. The previous frame is max-filtered over 3 bins to ignore vibrato.
+    audio. The earlier frame is max-filtered over 3 bins to ignore vibrato.
 
     Parameters
     ----------
     sr : int > 0 [Hz]
     n_fft : int > 0 [samples]
         Frame length (512 at 44.1 kHz ~ 11.6 ms).
+    lag : int > 0 [hops]
+        Distance to the frame compared against.
     fmax : float > 0 [Hz]
         Highest frequency counted.
     """
 
-    def __init__(self, sr, n_fft, fmax=8000.0):
+    def __init__(self, sr, n_fft, lag=3, fmax=8000.0):
         if n_fft < 16:
             raise ConfigError(f"onset n_fft must be >= 16 samples, not {n_fft}")
         self.n_fft = int(n_fft)
+        self.lag = int(lag)
         self.window = np.hanning(self.n_fft).astype(np.float32)
         self.n_bins = max(2, min(self.n_fft // 2 + 1, int(fmax * self.n_fft / sr)))
         self.reset()
@@ -36,11 +40,11 @@ class SpectralFlux:
         """ODF values for frames [shape=(k, n_fft)], one per hop; returns shape (k,)."""
         spec = np.abs(np.fft.rfft(frames * self.window, axis=1)[:, 1:self.n_bins])
         logmag = np.log1p(100.0 * spec)
-        prev = logmag[:1] if self._prev is None else self._prev
+        prev = np.repeat(logmag[:1], self.lag, axis=0) if self._prev is None else self._prev
         stacked = np.concatenate((prev, logmag))
-        ref = maximum_filter1d(stacked[:-1], size=3, axis=1)
-        flux = np.maximum(stacked[1:] - ref, 0.0).mean(axis=1)
-        self._prev = logmag[-1:]
+        ref = maximum_filter1d(stacked[:-self.lag], size=3, axis=1)
+        flux = np.maximum(stacked[self.lag:] - ref, 0.0).mean(axis=1)
+        self._prev = stacked[-self.lag:]
         return flux
 
 
