@@ -47,3 +47,23 @@ def program_family(program):
         if program in programs:
             return family
     return None
+
+
+#: Sensible playing range [MIDI notes, inclusive] of each family, and of programs that differ.
+FAMILY_RANGE = {
+    "keyboard": (28, 103), "mallet": (53, 96), "organ": (36, 96), "guitar": (40, 86),
+    "bass": (28, 60), "string": (36, 96), "vocal": (48, 84), "brass": (40, 84),
+    "reed": (44, 91), "flute": (60, 96), "synth_lead": (36, 96),
+}
+PROGRAM_RANGE = {
+    8: (60, 103), 9: (79, 103), 11: (53, 89), 12: (45, 96), 13: (65, 103), 14: (60, 77),
+    40: (55, 100), 41: (48, 88), 42: (36, 76), 43: (28, 55),
+    56: (54, 86), 57: (40, 72), 58: (28, 58), 59: (54, 84), 60: (41, 77),
+    64: (56, 88), 65: (49, 81), 66: (44, 76), 67: (36, 69),
+    68: (58, 91), 69: (52, 81), 70: (34, 72), 71: (50, 91), 72: (74, 103), 73: (60, 96),
+}
+
+
+def program_range(program):
+    """Sensible (lowest, highest) MIDI note of a 0-based GM program."""
+    return PROGRAM_RANGE.get(program) or FAMILY_RANGE[program_family(program)]

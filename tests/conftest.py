@@ -43,11 +43,11 @@ def renderer_factory():
 
 @pytest.fixture(scope="session")
 def melody(renderer_factory):
-    """A rendered 24-note violin melody (FluidR3_GM, 44.1 kHz): (audio, sr, notes)."""
+    """A rendered 24-note piano melody (FluidR3_GM, 44.1 kHz): (audio, sr, notes)."""
     from rtnote.synth import random_melody
 
     notes = random_melody(np.random.default_rng(7), 55, 84, 24, tempo_bpm=110)
-    y = renderer_factory("FluidR3_GM").render(40, notes)
+    y = renderer_factory("FluidR3_GM").render(0, notes)
     return (0.5 * y / np.abs(y).max()).astype(np.float32), 44100, notes
 
 

@@ -36,7 +36,7 @@ def test_rendered_melody_is_transcribed(melody_wav):
     path, notes = melody_wav
     events = transcribe_file(path).events
     score = score_notes(notes, events)
-    assert score.f1 >= 0.9, score
+    assert score.f1 >= 0.85, score
     # decisions come after the onsets they report, and soon
     assert np.all(score.latency_s > 0)
     assert np.median(score.latency_s) < 0.05

@@ -97,6 +97,7 @@ class NoteTracker:
         self.release_db = release_db
         self.max_wait = int(max_wait_s * sr)
         self.check_every = max(1, int(round(check_s * sr / hop_length)))
+        self.legato_window = int(0.012 * sr)
         self.threshold = threshold
         self.reset()
 
@@ -215,14 +216,15 @@ class NoteTracker:
         """Look for a pitch change without a new attack (slurs, legato)."""
         note = self._note
         period = self.sr / note.f0_hz
-        length = int(min(max(3.2 * period, self.min_segment, 4 * self.hop_length),
-                         self.history.size))
+        length = int(min(max(4 * period, self.legato_window), self.history.size))
         f0_hz, aperiodicity = self._pitch(pos - length, pos)
         if not aperiodicity < self.threshold:
             note.change_count = 0
             return []
         midi = hz_to_midi(f0_hz, self.a4_hz)
-        if abs(midi - hz_to_midi(note.f0_hz, self.a4_hz)) < 0.6:
+        interval = abs(midi - hz_to_midi(note.f0_hz, self.a4_hz))
+        if interval < 0.6 or abs(interval - 12 * round(interval / 12)) < 0.6:
+            # same note, or an octave away: far likelier an estimator slip than a slur
             note.change_count = 0
             return []
         rounded = round(midi)
@@ -230,7 +232,7 @@ class NoteTracker:
             note.change_count += 1
         else:
             note.change_at, note.change_midi, note.change_count = pos - length // 2, rounded, 1
-        if note.change_count < self.confirm:
+        if note.change_count < self.confirm + 1:
             return []
         onset, peak_db = note.change_at, note.peak_db
         return [self._note_off(onset, pos), self._note_on(onset, pos, f0_hz, peak_db)]

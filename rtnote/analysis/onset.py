@@ -67,7 +67,7 @@ class OnlinePeakPicker:
         Minimum time between onsets.
     """
 
-    def __init__(self, hop_length, sr, delta=0.12, ratio=1.5, avg_s=0.1, min_ioi_s=0.04):
+    def __init__(self, hop_length, sr, delta=0.2, ratio=1.5, avg_s=0.1, min_ioi_s=0.04):
         self.delta = float(delta)
         self.ratio = float(ratio)
         self.n_avg = max(1, int(round(avg_s * sr / hop_length)))

@@ -23,12 +23,16 @@ def to_mono(block):
 
 def open_audio(path):
     """Open an audio file for block reading; one clear AudioFileError if it cannot be read."""
+    import os
+
     import soundfile
 
+    if not os.path.exists(path):
+        raise AudioFileError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise AudioFileError(f"{path}: is a folder, not an audio file")
     try:
         f = soundfile.SoundFile(str(path))
-    except FileNotFoundError:
-        raise AudioFileError(f"{path}: no such file") from None
     except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
         reason = str(exc).split(":")[-1].strip() or "unreadable"
         raise AudioFileError(f"{path}: not a readable audio file ({reason})") from None

@@ -87,12 +87,13 @@ def run(args):
             progress.advance(task)
             if err:
                 failed += 1
-                console.print(f"rtnote: error: {err}", highlight=False, markup=False)
+                progress.console.file.flush()
+                print(f"rtnote: error: {err}", file=sys.stderr)
                 continue
             if summary["warning"]:
-                console.print(f"rtnote: warning: {path}: {summary['warning']}", highlight=False, markup=False)
-            console.print(f"{path}: {summary['notes']} notes in {summary['duration_s']:.1f} s -> "
-                          f"{', '.join(summary['outputs'])}", highlight=False, markup=False)
+                print(f"rtnote: warning: {path}: {summary['warning']}", file=sys.stderr)
+            print(f"{path}: {summary['notes']} notes in {summary['duration_s']:.1f} s -> "
+                  f"{', '.join(summary['outputs'])}", file=sys.stderr)
     if failed:
         print(f"rtnote: {failed} of {len(jobs)} files failed", file=sys.stderr)
         return 1
