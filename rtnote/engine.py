@@ -1,5 +1,10 @@
 """The engine: a worker thread that reads hops from the ring buffer, runs the analyzer,
-times each step against the latency budget and hands events to the sinks."""
+times each step against the latency budget and hands events to the sinks.
+
+Sinks are called from the worker, in list order, as soon as an event exists (put the MIDI
+port first). A sink that raises does not keep the event from the others; the engine then
+stops, ends the sounding note through every sink, and reports the first error.
+"""
 
 import threading
 import time
@@ -37,6 +42,11 @@ class ComputeStats:
         """Steps whose compute exceeded the audio duration they covered."""
         return int(np.sum(self._per_hop[: self.steps] > self.hop_s))
 
+    def recent_per_hop_s(self, n_steps=2000):
+        """Compute time per hop [seconds] of the last ``n_steps`` steps (one value a step)."""
+        steps = self.steps
+        return self._per_hop[max(0, steps - n_steps): steps].copy()
+
     def summary(self):
         per_hop = self.per_hop_s
         if len(per_hop) == 0:
@@ -72,6 +82,7 @@ class Engine:
         self.stats = ComputeStats(analyzer.hop_length / analyzer.sr)
         self.events = 0
         self.error = None
+        self.level_db = -120.0  # RMS level of the last analyzed step [dBFS]
         self._stop = threading.Event()
         self._thread = None
 
@@ -110,7 +121,12 @@ class Engine:
         for event in events:
             self.events += 1
             for sink in self.sinks:
-                sink.handle(event)
+                try:
+                    sink.handle(event)
+                except Exception as exc:  # noqa: BLE001 - the other sinks still get it
+                    if self.error is None:
+                        self.error = exc
+                    self._stop.set()
 
     def _work(self):
         analyzer, ring, source = self.analyzer, self.ring, self.source
@@ -130,10 +146,19 @@ class Engine:
                         break
                     continue
                 t0 = time.perf_counter()
+                self.level_db = float(10.0 * np.log10(np.dot(samples, samples) / len(samples)
+                                                      + 1e-12))
                 events = analyzer.process(samples)
                 self.stats.add(time.perf_counter() - t0, len(samples) // hop)
                 self._emit(events)
         except Exception as exc:  # noqa: BLE001 - reported by run(), notes still ended
-            self.error = exc
+            if self.error is None:
+                self.error = exc
         finally:
-            self._emit(analyzer.finish())
+            try:
+                events = analyzer.finish()
+            except Exception as exc:  # noqa: BLE001
+                events = []
+                if self.error is None:
+                    self.error = exc
+            self._emit(events)

@@ -14,6 +14,10 @@ from rtnote.errors import RtnoteError
 #: sub-command name -> module under rtnote.cli
 COMMANDS = {
     "transcribe": "transcribe",
+    "listen": "listen",
+    "demo": "demo",
+    "devices": "devices",
+    "midi-ports": "midi_ports",
 }
 
 
