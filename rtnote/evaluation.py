@@ -22,8 +22,10 @@ class NoteScore:
 
 
 def events_to_notes(events):
-    """[(onset_s, offset_s, pitch, decision_s)] of the notes in an event list."""
-    ons = {e.note_id: e for e in events if isinstance(e, NoteOn)}
+    """[(onset_s, offset_s, pitch, decision_s)] of the notes in an event list; a note that
+    a later note_on ``replaces`` is left out (the correction takes its place and onset)."""
+    replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
+    ons = {e.note_id: e for e in events if isinstance(e, NoteOn) and e.note_id not in replaced}
     offs = {e.note_id: e for e in events if isinstance(e, NoteOff)}
     notes = []
     for note_id, on in ons.items():

@@ -29,6 +29,7 @@ class NoteOn:
     velocity: int  #: 1-127, from the attack's level
     family: Optional[str] = None
     family_conf: Optional[float] = None
+    replaces: Optional[int] = None  #: note_id this note corrects (same onset, better pitch)
     type: str = "note_on"
 
     @property

@@ -49,7 +49,7 @@ class _Sounding:
         self.change_at = None  # where a legato pitch change began [sample]
         self.change_midi = None
         self.change_count = 0
-        self.unvoiced_checks = 0
+        self.revised = False
 
 
 class NoteTracker:
@@ -77,11 +77,14 @@ class NoteTracker:
         How often a sounding note's pitch is checked for legato changes.
     threshold : float in (0, 1)
         YIN threshold; estimates with a higher aperiodicity are not trusted.
+    revise_s : float > 0 [seconds]
+        When, after the onset, a note's pitch is checked once more past the attack; a
+        different pitch replaces the note (note_off, then a note_on with ``replaces``).
     """
 
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.006,
-                 threshold=0.2):
+                 threshold=0.2, revise_s=0.08):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -98,6 +101,8 @@ class NoteTracker:
         self.max_wait = int(max_wait_s * sr)
         self.check_every = max(1, int(round(check_s * sr / hop_length)))
         self.legato_window = int(0.012 * sr)
+        self.revise_at = int(revise_s * sr)
+        self.revise_skip = int(0.3 * revise_s * sr)
         self.threshold = threshold
         self.reset()
 
@@ -119,7 +124,7 @@ class NoteTracker:
         return NoteOff(note.note_id, note.onset, max(offset, note.onset), pos, self.sr,
                        note.pitch)
 
-    def _note_on(self, onset, pos, f0_hz, peak_db):
+    def _note_on(self, onset, pos, f0_hz, peak_db, replaces=None):
         midi = hz_to_midi(f0_hz, self.a4_hz)
         pitch = int(np.clip(round(midi), 0, 127))
         note_id = self._next_id
@@ -127,7 +132,7 @@ class NoteTracker:
         self._note = _Sounding(note_id, onset, pitch, f0_hz, peak_db)
         cents = float(np.clip(round(100.0 * (midi - pitch), 1), -50.0, 50.0))
         return NoteOn(note_id, onset, pos, self.sr, pitch, cents,
-                      level_to_velocity(peak_db, self.silence_db))
+                      level_to_velocity(peak_db, self.silence_db), replaces=replaces)
 
     # -- per hop -----------------------------------------------------------------------------
 
@@ -164,6 +169,8 @@ class NoteTracker:
             self._pending = _Pending(pos - self.check_every * self.hop_length)
         if self._pending is not None:
             events += self._step_pending(pos, level_db)
+        elif note is not None and not note.revised and pos - note.onset >= self.revise_at:
+            events += self._revise(pos)
         elif note is not None and self._hops % self.check_every == 0:
             events += self._check_legato(pos)
         return events
@@ -210,6 +217,23 @@ class NoteTracker:
         if self._note is not None:
             events.append(self._note_off(pending.onset, pos))
         events.append(self._note_on(pending.onset, pos, f0_hz, pending.peak_db))
+        return events
+
+    def _revise(self, pos):
+        """One longer look at a young note, past its attack: a different pitch replaces it
+        (same onset), since attacks are often bent, noisy or an octave off."""
+        note = self._note
+        note.revised = True
+        f0_hz, aperiodicity = self._pitch(note.onset + self.revise_skip, pos)
+        if not aperiodicity < self.threshold:
+            return []
+        pitch = round(hz_to_midi(f0_hz, self.a4_hz))
+        if pitch == note.pitch:
+            note.f0_hz = f0_hz
+            return []
+        onset, peak_db, note_id = note.onset, note.peak_db, note.note_id
+        events = [self._note_off(pos, pos), self._note_on(onset, pos, f0_hz, peak_db, note_id)]
+        self._note.revised = True
         return events
 
     def _check_legato(self, pos):

@@ -54,23 +54,26 @@ class JsonLinesSink(EventList):
 
 
 def notes_with_family(events):
-    """[(note_on, note_off or None, final family)] in onset order."""
-    ons, offs, family = {}, {}, {}
+    """[(note_on, note_off or None, final family)] in onset order; notes replaced by a
+    correction (a later note_on's ``replaces``) are left out."""
+    ons, offs, family, replaced = {}, {}, {}, set()
     for e in events:
         if isinstance(e, NoteOn):
             ons[e.note_id] = e
             family[e.note_id] = e.family
+            replaced.add(e.replaces)
         elif isinstance(e, NoteOff):
             offs[e.note_id] = e
         elif isinstance(e, FamilyUpdate):
             family[e.note_id] = e.family
-    return sorted(((on, offs.get(i), family[i]) for i, on in ons.items()),
+    return sorted(((on, offs.get(i), family[i]) for i, on in ons.items() if i not in replaced),
                   key=lambda n: n[0].onset_sample)
 
 
 class MidiFileSink(EventList):
     """A standard MIDI file (type 1): one track per instrument family, notes at their onset
-    times, each family on its own channel with a representative program.
+    times, each family on its own channel with a representative program. A note corrected
+    by a later one (``replaces``) appears once, with the corrected pitch.
 
     Parameters
     ----------
