@@ -98,7 +98,9 @@ class Engine:
         self._stop.set()
 
     def wait(self, timeout=None):
-        """Wait for the worker; True when it has ended."""
+        """Wait for the worker; True when it has ended (or never started)."""
+        if self._thread is None:
+            return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
 

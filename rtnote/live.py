@@ -71,6 +71,7 @@ class LiveRun:
         self._thread_error = None
         self.started_at = None
         self.stats = None
+        self._started = False
 
     # -- the loop ---------------------------------------------------------------------
     def _on_signal(self, signum, frame):
@@ -116,6 +117,7 @@ class LiveRun:
                 view = RichView(ViewModel(self.state, self.status, self.title), self.console)
             self.started_at = time.monotonic()
             self.engine.start(self.source)
+            self._started = True
             if self.announce:
                 print(self.announce, file=sys.stderr, flush=True)
             if self.lines is not None:
@@ -201,6 +203,9 @@ class LiveRun:
                 json.dump(stats, f, indent=1)
 
     def _report(self, error):
+        if not self._started:  # the source never started: only the reason
+            print(f"rtnote: error: {error}", file=sys.stderr, flush=True)
+            return 1
         s = self.stats
         lat = s["latency_ms"]
         lat_text = (f"latency median {lat['median']:.0f} ms, p95 {lat['p95']:.0f} ms; "

@@ -59,3 +59,29 @@ def melody_wav(melody, tmp_path_factory):
     path = tmp_path_factory.mktemp("audio") / "melody.wav"
     sf.write(path, y, sr, subtype="FLOAT")
     return path, notes
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A private JACK server (dummy driver, 48 kHz, 256-frame periods) for the session
+    (tests/jackfix.py); skips/fails if jackd or JACK-Client is missing."""
+    from jackfix import JackServer, jack_available
+
+    reason = jack_available()
+    require(reason is None, reason)
+    server = JackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def played_melody(jack_server, renderer_factory, tmp_path_factory):
+    """One `rtnote listen --midi-out` run on a melody played through JACK (a PlayedRun),
+    with the melody's audio and notes as ``y`` and ``notes``."""
+    from jackfix import melody_at_48k, play_through_rtnote
+
+    y, notes = melody_at_48k(renderer_factory)
+    tmp = tmp_path_factory.mktemp("live")
+    run = play_through_rtnote(jack_server, y, ["-o", str(tmp / "live.mid")], tmp_path=tmp)
+    run.y, run.notes, run.midi_file = y, notes, tmp / "live.mid"
+    return run
