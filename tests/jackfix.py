@@ -174,11 +174,13 @@ class JackClient:
 
 
 class Rtnote:
-    """``rtnote ARGS`` as a subprocess on the test server; stderr collected by a thread."""
+    """``rtnote ARGS`` (or ``python -c CODE`` when ARGS starts with '-c') as a subprocess on
+    the test server; stdout and stderr collected by threads."""
 
     def __init__(self, args, server, ready="rtnote: listening", timeout=30.0):
+        cmd = list(args) if args[0] == "-c" else ["-m", "rtnote", *args]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rtnote", *args], env=server.env, stdout=subprocess.PIPE,
+            [sys.executable, *cmd], env=server.env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         self.stderr_lines = []
         self.stdout = ""

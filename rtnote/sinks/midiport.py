@@ -6,8 +6,9 @@ note's velocity; its note_off when the note ends. The sink remembers every sound
 each of them and sends "all notes off" (CC 123) on every channel it used: no note stays on.
 
 With ``channel_per_family`` each instrument family gets its own channel (see
-rtnote.families.FAMILY_CHANNEL; the drum channel 10 is skipped) and, at start, a program
-change to a representative General MIDI program, so a DAW can record one track per family.
+rtnote.families.FAMILY_CHANNEL; the drum channel 10 is skipped) and, at start and again
+before the first note on each channel (for a DAW that connected later), a program change
+to a representative General MIDI program, so a DAW can record one track per family.
 A family decided later (family_update) does not move the sounding note; the next note uses
 the new channel.
 """
@@ -185,18 +186,30 @@ class MidiOutSink:
         self.sent += 1
 
     def _start(self):
-        channels = ([FAMILY_CHANNEL[f] for f in FAMILIES] + [UNKNOWN_CHANNEL]
-                    if self.channel_per_family else [self.channel])
+        """Program changes (and bend ranges) on every channel, for receivers already
+        connected; each channel is set up again before its first note (``_prepare``), for
+        a receiver that connected to the virtual port later."""
         if self.channel_per_family:
             for family in FAMILIES:
-                self._send("program_change", channel=FAMILY_CHANNEL[family],
-                           program=REPRESENTATIVE_PROGRAM[family])
-        if self.pitch_bend:
-            for ch in channels:  # RPN 0 = bend range, then the null RPN
-                for control, value in ((101, 0), (100, 0), (6, self.bend_range), (38, 0),
-                                       (101, 127), (100, 127)):
-                    self._send("control_change", channel=ch, control=control, value=value)
-                self._send("pitchwheel", channel=ch, pitch=0)
+                self._setup(FAMILY_CHANNEL[family], family)
+            self._setup(UNKNOWN_CHANNEL, None)
+        else:
+            self._setup(self.channel, None)
+        self._prepared = set()
+
+    def _setup(self, ch, family):
+        if self.channel_per_family and family in REPRESENTATIVE_PROGRAM:
+            self._send("program_change", channel=ch, program=REPRESENTATIVE_PROGRAM[family])
+        if self.pitch_bend:  # RPN 0 = bend range, then the null RPN
+            for control, value in ((101, 0), (100, 0), (6, self.bend_range), (38, 0),
+                                   (101, 127), (100, 127)):
+                self._send("control_change", channel=ch, control=control, value=value)
+            self._send("pitchwheel", channel=ch, pitch=0)
+
+    def _prepare(self, ch, family):
+        if ch not in self._prepared:
+            self._prepared.add(ch)
+            self._setup(ch, family)
 
     def target_present(self):
         """False when the existing port this sink was connected to has vanished (a virtual
@@ -225,7 +238,11 @@ class MidiOutSink:
             if self._closed:
                 return
             if isinstance(event, NoteOn):
+                replaced = self.sounding.pop(getattr(event, "replaces", None), None)
+                if replaced is not None:  # a corrected pitch: the wrong note ends first
+                    self._note_off(*replaced)
                 ch = self.channel_for(event.family)
+                self._prepare(ch, event.family)
                 if self.pitch_bend:
                     self._send("pitchwheel", channel=ch, pitch=self.bend_value(event.cents))
                 self._send("note_on", channel=ch, note=event.pitch, velocity=event.velocity)
