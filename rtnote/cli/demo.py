@@ -23,6 +23,24 @@ def demo_path():
     return str(resources.files("rtnote.data").joinpath("demo.flac"))
 
 
+def _demo_classifier(args):
+    """The --model classifier; with no --model and no shipped model yet, none (the demo
+    then shows notes without families and says so)."""
+    import os
+    import sys
+
+    if getattr(args, "model", None) is None:
+        try:
+            from rtnote.classifier import default_model_path
+        except ImportError:
+            return None
+        if not os.path.exists(default_model_path()):
+            print("rtnote: no family model is installed: the demo shows notes without "
+                  "instrument families", file=sys.stderr)
+            return None
+    return load_classifier(args)
+
+
 def add_parser(sub, name):
     p = sub.add_parser(name, help="the live view on the bundled demo clip (no microphone needed)",
                        description=__doc__, epilog=EXAMPLES, formatter_class=formatter)
@@ -38,7 +56,7 @@ def run(args):
     from rtnote.live import LiveRun
 
     settings = settings_from_args(args)
-    classifier = load_classifier(args)
+    classifier = _demo_classifier(args)
     view = view_mode(args)
     source = FileSource(demo_path(), blocksize=256, paced=True)
     engine = Engine(Analyzer(source.sr, settings, classifier))
