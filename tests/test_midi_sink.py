@@ -169,3 +169,14 @@ def test_a_failing_sink_does_not_leave_a_midi_note_on():
     sent = notes(port)
     assert sent and sent[0][0] == "note_on"
     assert sum(k == "note_on" for k, _, _ in sent) == sum(k == "note_off" for k, _, _ in sent)
+
+
+def test_readme_documents_the_channel_table():
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    rows = dict((m[0], (int(m[1]), int(m[2])))
+                for m in re.findall(r"^\| (\w+) \| (\d+) \| (\d+) ", readme, flags=re.M))
+    assert rows == {f: (FAMILY_CHANNEL[f] + 1, REPRESENTATIVE_PROGRAM[f] + 1)
+                    for f in FAMILY_CHANNEL}
