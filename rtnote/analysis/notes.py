@@ -29,12 +29,14 @@ def level_to_velocity(level_db, silence_db):
 class _Pending:
     """An attack waiting for its pitch."""
 
-    def __init__(self, onset):
+    def __init__(self, onset, dip_db=-math.inf):
         self.onset = onset
+        self.dip_db = dip_db  # lowest level just before the attack [dBFS]
         self.last_midi = None
         self.agree = 0
         self.peak_db = -math.inf
         self.best = (math.inf, None)  # (aperiodicity, f0_hz) of the most periodic look
+        self.f0_hz = None  # the last estimate [Hz]
 
 
 class _Sounding:
@@ -49,7 +51,7 @@ class _Sounding:
         self.change_at = None  # where a legato pitch change began [sample]
         self.change_midi = None
         self.change_count = 0
-        self.revised = False
+        self.confirmed = False  # a look past the attack agreed with the pitch
 
 
 class NoteTracker:
@@ -77,14 +79,22 @@ class NoteTracker:
         How often a sounding note's pitch is checked for legato changes.
     threshold : float in (0, 1)
         YIN threshold; estimates with a higher aperiodicity are not trusted.
+    reattack_db : float > 0 [dB]
+        A note of the sounding pitch counts as repeated only if its attack rises this far
+        above the lowest level of the 50 ms before it.
     revise_s : float > 0 [seconds]
-        When, after the onset, a note's pitch is checked once more past the attack; a
-        different pitch replaces the note (note_off, then a note_on with ``replaces``).
+        Age at which a look past the attack can confirm a note's pitch.
+    change_db : float > 0 [dB]
+        Pitch changes count only while the note is within this of its peak level.
+    provisional_s : float > 0 [seconds]
+        Until confirmed, and at most this long, a steady different pitch replaces the note
+        (note_off, then a note_on with the same onset and ``replaces``).
     """
 
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.006,
-                 threshold=0.2, revise_s=0.08):
+                 threshold=0.2, revise_s=0.08, reattack_db=9.0, pending_window_s=None,
+                 relax=1.0, provisional_s=0.5, change_db=20.0):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -101,8 +111,14 @@ class NoteTracker:
         self.max_wait = int(max_wait_s * sr)
         self.check_every = max(1, int(round(check_s * sr / hop_length)))
         self.legato_window = int(0.012 * sr)
+        self.dip_hops = max(2, int(round(0.05 * sr / hop_length)))
+        self.reattack_db = reattack_db
+        self.pending_window_s = pending_window_s
+        self.relax = relax
         self.revise_at = int(revise_s * sr)
         self.revise_skip = int(0.3 * revise_s * sr)
+        self.provisional = int(provisional_s * sr)
+        self.change_db = change_db
         self.threshold = threshold
         self.reset()
 
@@ -111,6 +127,7 @@ class NoteTracker:
         self._note = None
         self._next_id = getattr(self, "_next_id", 0)
         self._hops = 0
+        self._levels = np.full(self.dip_hops, -np.inf)  # recent levels [dBFS]
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -161,18 +178,20 @@ class NoteTracker:
                 note = None
             else:
                 note.peak_db = max(note.peak_db, level_db)
+        dip_db = self._levels.min()
+        self._levels[self._hops % len(self._levels)] = level_db
         if onset is not None and level_db > self.silence_db:
-            self._pending = _Pending(onset)
+            self._pending = _Pending(onset, dip_db)
         elif (note is None and self._pending is None and level_db > self.silence_db + 12
               and self._hops % self.check_every == 0):
             # a note that began without a detectable attack (a soft fade-in)
             self._pending = _Pending(pos - self.check_every * self.hop_length)
         if self._pending is not None:
             events += self._step_pending(pos, level_db)
-        elif note is not None and not note.revised and pos - note.onset >= self.revise_at:
-            events += self._revise(pos)
         elif note is not None and self._hops % self.check_every == 0:
-            events += self._check_legato(pos)
+            if not note.confirmed and pos - note.onset > self.provisional:
+                note.confirmed = True
+            events += self._check_pitch(pos, level_db)
         return events
 
     def _step_pending(self, pos, level_db):
@@ -184,8 +203,14 @@ class NoteTracker:
         start = pending.onset + self.attack_skip
         if pos - start < self.min_segment:
             return []
+        if pending.f0_hz and self.pending_window_s:
+            # past the attack: look at the latest stretch only (enough for the last estimate)
+            span = max(int(self.pending_window_s * self.sr), int(3 * self.sr / pending.f0_hz))
+            start = max(start, pos - span)
         f0_hz, aperiodicity = self._pitch(start, pos)
-        waited = (pos - pending.onset) / self.max_wait  # 0 -> 1
+        if np.isfinite(f0_hz):
+            pending.f0_hz = f0_hz
+        waited = self.relax * (pos - pending.onset) / self.max_wait  # 0 -> relax
         if pos - pending.onset > self.max_wait:
             # no confident pitch in time: take the most periodic look, if any was fair
             self._pending = None
@@ -202,12 +227,12 @@ class NoteTracker:
         midi = round(hz_to_midi(f0_hz, self.a4_hz))
         pending.agree = pending.agree + 1 if midi == pending.last_midi else 1
         pending.last_midi = midi
-        # the sounding note's pitch may just be its own tail under a new, weaker attack:
-        # a repeated note needs more looks
-        needed = self.confirm
-        if self._note is not None and midi == self._note.pitch:
-            needed = 3 * self.confirm + 2
-        if pending.agree < needed:
+        if pending.agree < self.confirm:
+            return []
+        if self._note is not None and midi == self._note.pitch and pending.peak_db - pending.dip_db < self.reattack_db:
+            # the same pitch without a real re-attack (vibrato, tremolo, a loop point): the
+            # sounding note goes on
+            self._pending = None
             return []
         self._pending = None
         return self._start_note(pending, pos, f0_hz)
@@ -219,38 +244,37 @@ class NoteTracker:
         events.append(self._note_on(pending.onset, pos, f0_hz, pending.peak_db))
         return events
 
-    def _revise(self, pos):
-        """One longer look at a young note, past its attack: a different pitch replaces it
-        (same onset), since attacks are often bent, noisy or an octave off."""
-        note = self._note
-        note.revised = True
-        f0_hz, aperiodicity = self._pitch(note.onset + self.revise_skip, pos)
-        if not aperiodicity < self.threshold:
-            return []
-        pitch = round(hz_to_midi(f0_hz, self.a4_hz))
-        if pitch == note.pitch:
-            note.f0_hz = f0_hz
-            return []
-        onset, peak_db, note_id = note.onset, note.peak_db, note.note_id
-        events = [self._note_off(pos, pos), self._note_on(onset, pos, f0_hz, peak_db, note_id)]
-        self._note.revised = True
-        return events
+    def _check_pitch(self, pos, level_db):
+        """Look at the sounding note's pitch again.
 
-    def _check_legato(self, pos):
-        """Look for a pitch change without a new attack (slurs, legato)."""
+        A young note is provisional: attacks are often bent, noisy or an octave off, so
+        until a look past ``revise_s`` agrees with it, a steady different pitch *replaces*
+        it (note_off, then a note_on with the same onset and ``replaces``). Once confirmed,
+        a steady different pitch is a new note (a slur or legato change).
+        """
         note = self._note
-        period = self.sr / note.f0_hz
-        length = int(min(max(4 * period, self.legato_window), self.history.size))
+        age = pos - note.onset
+        length = int(min(max(4 * self.sr / note.f0_hz, self.legato_window), self.history.size))
+        if not note.confirmed:
+            length = min(length, age - self.revise_skip)
+        if length < self.min_segment:
+            return []
         f0_hz, aperiodicity = self._pitch(pos - length, pos)
         if not aperiodicity < self.threshold:
             note.change_count = 0
             return []
         midi = hz_to_midi(f0_hz, self.a4_hz)
         interval = abs(midi - hz_to_midi(note.f0_hz, self.a4_hz))
-        if interval < 0.6 or abs(interval - 12 * round(interval / 12)) < 0.6:
-            # same note, or an octave away: far likelier an estimator slip than a slur
+        same = interval < 0.6
+        if note.confirmed and abs(interval - 12 * round(interval / 12)) < 0.6:
+            same = True  # an octave away from a confirmed note: an estimator slip
+        if same:
             note.change_count = 0
+            if age >= self.revise_at and abs(midi - note.pitch) < 0.35:
+                note.confirmed = True
             return []
+        if level_db < note.peak_db - self.change_db:
+            return []  # a fading tail: no new notes from it
         rounded = round(midi)
         if note.change_count and rounded == note.change_midi:
             note.change_count += 1
@@ -258,8 +282,14 @@ class NoteTracker:
             note.change_at, note.change_midi, note.change_count = pos - length // 2, rounded, 1
         if note.change_count < self.confirm + 1:
             return []
-        onset, peak_db = note.change_at, note.peak_db
-        return [self._note_off(onset, pos), self._note_on(onset, pos, f0_hz, peak_db)]
+        if note.confirmed:
+            onset, replaces = note.change_at, None
+        else:
+            onset, replaces = note.onset, note.note_id
+        events = [self._note_off(onset if replaces is None else pos, pos),
+                  self._note_on(onset, pos, f0_hz, note.peak_db, replaces)]
+        self._note.confirmed = age >= self.revise_at
+        return events
 
     def finish(self, pos):
         """End the sounding note (end of stream or a gap)."""

@@ -70,6 +70,15 @@ def yin(y, sr, fmin, fmax, threshold=0.15):
         return np.nan, 1.0
     below = minima[d[minima] < threshold]
     tau = int(below[0]) if len(below) else int(minima[np.argmin(d[minima])])
+    # octave-down guard: a dip at tau/2 or tau/3 nearly as deep means the shorter period
+    for k in (2, 3):
+        lo, hi = max(tau_min, int(tau / k) - 2), int(tau / k) + 3
+        if hi - lo < 3:
+            continue
+        sub = lo + int(np.argmin(d[lo:hi]))
+        if lo < sub < hi - 1 and d[sub] < min(0.5, 1.5 * d[tau] + 0.05):
+            tau = sub
+            break
     # parabolic interpolation of the dip
     a, b, c = d[tau - 1], d[tau], d[tau + 1]
     denom = a - 2 * b + c
