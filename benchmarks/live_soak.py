@@ -49,13 +49,45 @@ def render(minutes, sr):
     return np.concatenate(pieces).astype(np.float32), truth
 
 
+def baseline(args):
+    sr = 48000
+    y, truth = render(args.minutes, sr)
+    server = JackServer(sr=sr, period=args.period).start()
+    try:
+        client = JackClient(server)
+        client.client.connect(client.out, "system:playback_1")
+        before = client.xruns
+        client.play(y)
+        client.wait_frame(client.played_until(), timeout=len(y) / sr + 60)
+        xruns = client.xruns - before
+        client.close()
+    finally:
+        server.stop()
+    result = {"played_s": round(len(y) / sr, 1), "sr": sr, "jack_period": args.period,
+              "xruns_at_player_client": xruns, "rtnote": False,
+              "load_average_1min_at_end": os.getloadavg()[0]}
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--period", type=int, default=256, help="JACK period [frames]")
-    parser.add_argument("--out", default=os.path.join(HERE, "out", "live_soak.json"))
+    parser.add_argument("--out", default=None,
+                        help="result file (default benchmarks/out/live_soak[_baseline].json)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="play to the server without rtnote: the xruns the machine and the "
+                             "Python player cause by themselves")
     args = parser.parse_args()
+    args.out = args.out or os.path.join(
+        HERE, "out", "live_soak_baseline.json" if args.baseline else "live_soak.json")
+    if args.baseline:
+        return baseline(args)
     sr = 48000
     y, truth = render(args.minutes, sr)
     print(f"rendered {len(y) / sr:.0f} s, {len(truth)} notes", file=sys.stderr)

@@ -7,6 +7,8 @@ each within a generous bound unless a dropped cycle was recorded.
 """
 
 import signal
+import subprocess
+import sys
 import time
 
 import mido
@@ -203,3 +205,23 @@ def test_channel_per_family_with_the_shipped_model(jack_server, renderer_factory
     low_ch = max(set(low), key=low.count)
     high_ch = max(set(high), key=high.count)
     assert low_ch != high_ch and 9 not in {ch for ch, _ in on}
+
+
+def test_receiver_port_vanishing_ends_listen(jack_server):
+    """--midi-port connects to an existing port; when it goes away, rtnote says so and ends
+    (status 1), after ending its notes."""
+    from jackfix import JackClient, Rtnote
+
+    receiver = JackClient(jack_server, name="rtnote-receiver")
+    ports = subprocess.run([sys.executable, "-m", "rtnote", "midi-ports", "--midi-api", "jack"],
+                           env=jack_server.env, capture_output=True, text=True, timeout=60)
+    assert "rtnote-receiver:midi_in" in ports.stdout, ports
+    rt = Rtnote(["listen", "--view", "none", "--model", "none", "--midi-port",
+                 "rtnote-receiver:midi_in", "--midi-api", "Jack"], jack_server)
+    assert "MIDI out: MIDI port rtnote-receiver:midi_in" in rt.stderr
+    time.sleep(0.3)
+    receiver.close()
+    code = rt.wait(30)
+    assert code == 1
+    assert "rtnote: error: MIDI port rtnote-receiver:midi_in went away" in rt.stderr
+    assert "Traceback" not in rt.stderr
