@@ -151,7 +151,7 @@ class Analyzer:
             onset = None
             if self.onset_picker.step(odf[i]) and level_db[i] > self.settings.silence_db:
                 onset = self._backtrack(pos)
-            for event in self.tracker.step(pos, onset, level_db[i]):
+            for event in self.tracker.step(pos, onset, level_db[i], odf[i]):
                 events.append(self.family.on_event(event))
             events += self.family.step(pos)
         self.samples_seen = self.history.end

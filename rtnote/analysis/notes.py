@@ -119,6 +119,7 @@ class NoteTracker:
         self.revise_skip = int(0.3 * revise_s * sr)
         self.provisional = int(provisional_s * sr)
         self.change_db = change_db
+        self.odf_hops = max(2, int(round(0.15 * sr / hop_length)))
         self.threshold = threshold
         self.reset()
 
@@ -128,6 +129,7 @@ class NoteTracker:
         self._next_id = getattr(self, "_next_id", 0)
         self._hops = 0
         self._levels = np.full(self.dip_hops, -np.inf)  # recent levels [dBFS]
+        self._odf = np.zeros(self.odf_hops)  # recent onset detection function
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -153,7 +155,7 @@ class NoteTracker:
 
     # -- per hop -----------------------------------------------------------------------------
 
-    def step(self, pos, onset, level_db):
+    def step(self, pos, onset, level_db, odf=0.0):
         """Advance one hop.
 
         Parameters
@@ -164,6 +166,8 @@ class NoteTracker:
             Estimated onset sample if an attack was detected at this hop.
         level_db : float
             Level of the newest audio [dBFS].
+        odf : float
+            Onset detection function at this hop (places onsets of legato changes).
 
         Returns
         -------
@@ -180,6 +184,7 @@ class NoteTracker:
                 note.peak_db = max(note.peak_db, level_db)
         dip_db = self._levels.min()
         self._levels[self._hops % len(self._levels)] = level_db
+        self._odf[self._hops % len(self._odf)] = odf
         if onset is not None and level_db > self.silence_db:
             self._pending = _Pending(onset, dip_db)
         elif (note is None and self._pending is None and level_db > self.silence_db + 12
@@ -283,13 +288,25 @@ class NoteTracker:
         if note.change_count < self.confirm + 1:
             return []
         if note.confirmed:
-            onset, replaces = note.change_at, None
+            onset, replaces = self._change_onset(note, pos), None
         else:
             onset, replaces = note.onset, note.note_id
         events = [self._note_off(onset if replaces is None else pos, pos),
                   self._note_on(onset, pos, f0_hz, note.peak_db, replaces)]
         self._note.confirmed = age >= self.revise_at
         return events
+
+    def _change_onset(self, note, pos):
+        """Onset of a legato change: the strongest ODF hop in the 100 ms before the first
+        look that saw the new pitch (spectral change marks it even without an attack)."""
+        first = (note.change_at - pos) // self.hop_length  # hops back (negative)
+        lo = max(first - int(0.1 * self.sr / self.hop_length), -len(self._odf) + 1,
+                 (note.onset - pos) // self.hop_length + 1)
+        hops_back = np.arange(lo, min(first + 1, 1))
+        if len(hops_back) == 0:
+            return note.change_at
+        values = self._odf[(self._hops + hops_back) % len(self._odf)]
+        return pos + int(hops_back[np.argmax(values)]) * self.hop_length - self.hop_length // 2
 
     def finish(self, pos):
         """End the sounding note (end of stream or a gap)."""
