@@ -112,6 +112,7 @@ class NoteTracker:
         self.check_every = max(1, int(round(check_s * sr / hop_length)))
         self.legato_window = int(0.012 * sr)
         self.dip_hops = max(2, int(round(0.05 * sr / hop_length)))
+        self.fade_hops = max(2, int(round(0.15 * sr / hop_length)))
         self.reattack_db = reattack_db
         self.pending_window_s = pending_window_s
         self.relax = relax
@@ -128,7 +129,7 @@ class NoteTracker:
         self._note = None
         self._next_id = getattr(self, "_next_id", 0)
         self._hops = 0
-        self._levels = np.full(self.dip_hops, -np.inf)  # recent levels [dBFS]
+        self._levels = np.full(self.fade_hops, -np.inf)  # recent levels [dBFS], by hop
         self._odf = np.zeros(self.odf_hops)  # recent onset detection function
 
     # -- helpers ---------------------------------------------------------------------------
@@ -182,7 +183,7 @@ class NoteTracker:
                 note = None
             else:
                 note.peak_db = max(note.peak_db, level_db)
-        dip_db = self._levels.min()
+        dip_db = self._levels[(self._hops - 1 - np.arange(self.dip_hops)) % len(self._levels)].min()
         self._levels[self._hops % len(self._levels)] = level_db
         self._odf[self._hops % len(self._odf)] = odf
         if onset is not None and level_db > self.silence_db:
@@ -190,7 +191,7 @@ class NoteTracker:
         elif (note is None and self._pending is None and level_db > self.silence_db + 12
               and self._hops % self.check_every == 0):
             # a note that began without a detectable attack (a soft fade-in)
-            self._pending = _Pending(pos - self.check_every * self.hop_length)
+            self._pending = _Pending(self._fade_in_onset(pos))
         if self._pending is not None:
             events += self._step_pending(pos, level_db)
         elif note is not None and self._hops % self.check_every == 0:
@@ -295,6 +296,16 @@ class NoteTracker:
                   self._note_on(onset, pos, f0_hz, note.peak_db, replaces)]
         self._note.confirmed = age >= self.revise_at
         return events
+
+    def _fade_in_onset(self, pos):
+        """Onset of a note that faded in [sample]: where the level (recent hops) last rose
+        through the midpoint between its recent floor and now, in dB."""
+        order = (self._hops - np.arange(len(self._levels))) % len(self._levels)  # newest first
+        levels = self._levels[order]
+        floor = max(self.silence_db - 20, levels[np.isfinite(levels)].min(initial=levels[0]))
+        below = np.flatnonzero(levels < 0.5 * (floor + levels[0]))
+        back = int(below[0]) if len(below) else len(levels)
+        return pos - back * self.hop_length
 
     def _change_onset(self, note, pos):
         """Onset of a legato change: the strongest ODF hop in the 100 ms before the first
