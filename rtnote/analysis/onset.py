@@ -63,13 +63,19 @@ class OnlinePeakPicker:
     ratio : float >= 0
         Relative part of the threshold, times the mean ODF over ``avg_s``.
     avg_s : float > 0 [seconds]
+        Window of the mean and the maximum.
+    max_ratio : float >= 0
+        Part of the threshold, times the largest ODF over ``avg_s``: a new onset must stand
+        out against the last one, so tremolo and beating do not read as attacks.
     min_ioi_s : float >= 0 [seconds]
         Minimum time between onsets.
     """
 
-    def __init__(self, hop_length, sr, delta=0.2, ratio=1.5, avg_s=0.1, min_ioi_s=0.04):
+    def __init__(self, hop_length, sr, delta=0.2, ratio=1.5, max_ratio=0.5, avg_s=0.15,
+                 min_ioi_s=0.04):
         self.delta = float(delta)
         self.ratio = float(ratio)
+        self.max_ratio = float(max_ratio)
         self.n_avg = max(1, int(round(avg_s * sr / hop_length)))
         self.min_ioi = max(1, int(round(min_ioi_s * sr / hop_length)))
         self.reset()
@@ -82,7 +88,8 @@ class OnlinePeakPicker:
 
     def step(self, odf):
         """Feed one ODF value; True if an onset fires at this hop."""
-        threshold = self.delta + self.ratio * self._recent.mean()
+        recent = self._recent
+        threshold = self.delta + self.ratio * recent.mean() + self.max_ratio * recent.max()
         self._recent[self._i % self.n_avg] = odf
         self._i += 1
         self._since += 1
