@@ -169,8 +169,10 @@ class JackClient:
         return out
 
     def close(self):
-        self.client.deactivate()
-        self.client.close()
+        if not getattr(self, "_closed", False):
+            self._closed = True
+            self.client.deactivate()
+            self.client.close()
 
 
 class Rtnote:

@@ -24,13 +24,19 @@ def note_ons(events):
     return [e for e in events if isinstance(e, NoteOn)]
 
 
+def near(event, pitch, cents=60.0):
+    """The event's pitch (with its cents) is within ``cents`` of ``pitch``: a pitch near the
+    edge between two semitones may round either way depending on the hop phase."""
+    return abs(event.pitch + event.cents / 100.0 - pitch) <= cents / 100.0
+
+
 def stream_offset_s(ons, notes):
     """Where the melody's time 0 lies in rtnote's stream [s]: the median distance from each
     true onset to the nearest later reported onset of the same pitch."""
     diffs = []
     for n in notes:
         later = [e.onset_sample / e.sr - n.onset_s for e in ons
-                 if e.pitch == n.pitch and e.onset_sample / e.sr >= n.onset_s]
+                 if near(e, n.pitch) and e.onset_sample / e.sr >= n.onset_s]
         if later:
             diffs.append(min(later))
     assert diffs, "no reported note matches any played note"
@@ -46,7 +52,7 @@ def test_listen_reports_the_played_melody(played_melody):
     found = 0
     for n in run.notes:
         t = n.onset_s + offset
-        if any(e.pitch == n.pitch and abs(e.onset_sample / e.sr - t) < 0.05 for e in ons):
+        if any(near(e, n.pitch) and abs(e.onset_sample / e.sr - t) < 0.05 for e in ons):
             found += 1
     drops = run.stats["dropped_cycles"] + run.stats["overflows"]
     # every dropped cycle may cost a note; none are hidden
@@ -81,11 +87,14 @@ def test_live_gives_the_notes_transcribe_gives(played_melody, tmp_path):
     sf.write(path, run.y, SR, subtype="FLOAT")
     offline = note_ons(transcribe_file(path).events)
     live = note_ons(run.events)
+    def same_pitch(e, o):
+        return near(e, o.pitch + o.cents / 100.0, cents=50.0)
+
     offset = np.nanmedian([min((e.onset_sample - o.onset_sample for e in live
-                             if e.pitch == o.pitch and e.onset_sample >= o.onset_sample),
-                            default=np.nan) for o in offline])
+                                if same_pitch(e, o) and e.onset_sample >= o.onset_sample),
+                               default=np.nan) for o in offline])
     tolerance = 256 + 2 * 128  # one JACK period + two hops [samples]
-    same = sum(any(e.pitch == o.pitch and abs(e.onset_sample - o.onset_sample - offset) <= tolerance
+    same = sum(any(same_pitch(e, o) and abs(e.onset_sample - o.onset_sample - offset) <= tolerance
                    for e in live) for o in offline)
     drops = run.stats["dropped_cycles"] + run.stats["overflows"]
     assert same >= 0.85 * len(offline) - drops, (same, len(offline))
@@ -111,6 +120,7 @@ def test_stopping_the_server_ends_listen_with_a_clear_message(tmp_path):
         t = np.arange(int(2.0 * SR)) / SR
         client.play((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), delay_s=0.05)
         time.sleep(0.6)
+        client.close()  # a JACK-Client closed after its server died crashes the interpreter
     finally:
         server.stop()
     code = rt.wait(30)
