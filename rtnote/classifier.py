@@ -1,0 +1,222 @@
+"""The instrument-family classifier the engine calls, and safe loading of model files.
+
+A model file (``*.joblib``) holds one fitted ``Pipeline(NoteFeatures, StandardScaler, model)``
+per look at a note (:data:`rtnote.learn.training.LOOKS`). A manifest beside it (same stem,
+``.json``) vouches for it: its sha256, the library versions it was made with, the feature
+settings, the training data and the held-out metrics. :func:`load_model` refuses a file the
+manifest does not vouch for (pickles run code) unless told to trust it.
+"""
+
+import hashlib
+import json
+import os
+import platform
+from importlib import metadata, resources
+
+import numpy as np
+
+from rtnote.errors import ModelError
+
+#: The shipped model, inside the package ``rtnote.models`` (the repo's ``models/``).
+DEFAULT_MODEL = "family.joblib"
+FORMAT = 1
+#: Libraries whose versions must match the manifest's exactly (a pickle is only safe to
+#: load with the versions that wrote it).
+PINNED = ("scikit-learn", "numpy", "joblib")
+RECORDED = PINNED + ("scipy", "librosa")
+
+
+def library_versions():
+    """{library: version} for the libraries a model depends on, plus Python's."""
+    out = {"python": platform.python_version()}
+    for name in RECORDED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest_path(model_path):
+    """The manifest that vouches for ``model_path``: same folder and stem, ``.json``."""
+    return os.path.splitext(os.fspath(model_path))[0] + ".json"
+
+
+def default_model_path():
+    return str(resources.files("rtnote.models").joinpath(DEFAULT_MODEL))
+
+
+class FamilyClassifier:
+    """``predict(y, sr, f0_hz) -> (family, confidence)`` for the engine's FamilyStage.
+
+    Parameters
+    ----------
+    pipelines : dict
+        look name -> fitted Pipeline whose first step is a NoteFeatures with ``horizon_s``.
+    looks : dict
+        look name -> horizon [seconds]; a call uses the longest look the audio covers.
+    """
+
+    def __init__(self, pipelines, looks):
+        self.pipelines = pipelines
+        self.looks = dict(sorted(looks.items(), key=lambda kv: kv[1]))
+        self.classes_ = np.asarray(next(iter(pipelines.values())).classes_)
+        self._steps = {}
+        for look, pipe in pipelines.items():
+            if list(pipe.classes_) != list(self.classes_):
+                raise ModelError(f"look {look!r} has other classes than the rest")
+            self._steps[look] = (pipe.steps[0][1], pipe[1:-1], pipe.steps[-1][1])
+
+    def look_for(self, heard_s):
+        """The look used for ``heard_s`` seconds of audio: the longest one that (nearly) fits."""
+        chosen = next(iter(self.looks))
+        for look, horizon_s in self.looks.items():
+            if heard_s >= 0.9 * horizon_s:
+                chosen = look
+        return chosen
+
+    def predict_proba(self, y, sr, f0_hz):
+        """Class probabilities [shape=(n_classes,)] in the order of ``classes_``.
+
+        Parameters
+        ----------
+        y : np.ndarray [shape=(n,), float32]
+            The note from its onset, at ``sr``.
+        sr : int > 0 [Hz]
+        f0_hz : float > 0 [Hz]
+            The note's pitch.
+        """
+        from rtnote.learn.features import resample
+
+        y16 = resample(y, sr)
+        look = self.look_for(len(y16) / 16000.0)
+        features, middle, model = self._steps[look]
+        x = features.features(y16, f0_hz if np.isfinite(f0_hz) and f0_hz > 0 else 440.0)[None, :]
+        if len(middle):
+            x = middle.transform(x)
+        return model.predict_proba(x)[0]
+
+    def predict(self, y, sr, f0_hz):
+        """(family name, confidence in [0, 1]) of one note; see :meth:`predict_proba`."""
+        p = self.predict_proba(y, sr, f0_hz)
+        i = int(np.argmax(p))
+        return str(self.classes_[i]), float(p[i])
+
+
+def save_model(path, pipelines, looks, manifest):
+    """Write the model file and its manifest (with sha256 and library versions added).
+
+    Returns
+    -------
+    dict : the manifest written
+    """
+    import joblib
+
+    from rtnote.sinks.files import atomic_write
+
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    payload = {"format": FORMAT, "looks": dict(looks), "pipelines": pipelines}
+    with atomic_write(path, "wb") as f:
+        joblib.dump(payload, f, compress=3)
+    manifest = dict(manifest)
+    manifest.update({"model_file": os.path.basename(path), "format": FORMAT,
+                     "sha256": sha256_of(path), "size_bytes": os.path.getsize(path),
+                     "versions": library_versions()})
+    with atomic_write(manifest_path(path)) as f:
+        json.dump(manifest, f, indent=2, sort_keys=False)
+        f.write("\n")
+    return manifest
+
+
+def read_manifest(model_path):
+    """The manifest of a model file, checked for shape. Raises ModelError."""
+    path = manifest_path(model_path)
+    if not os.path.exists(path):
+        raise ModelError(f"no manifest vouches for {model_path} (expected {path}); a model file "
+                         "can run code when loaded, so pass --trust-model only for a file you made")
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), str) \
+                or not isinstance(manifest.get("versions"), dict):
+            raise ValueError("sha256 or versions missing")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"manifest {path} is unreadable ({exc}); retrain with 'rtnote train'") from None
+    return manifest
+
+
+def check_model(model_path, manifest):
+    """Raise ModelError unless the file's hash and this machine's libraries match the manifest."""
+    digest = sha256_of(model_path)
+    if digest != manifest["sha256"]:
+        raise ModelError(f"{model_path} does not match its manifest (sha256 {digest[:12]}..., "
+                         f"expected {manifest['sha256'][:12]}...): the file is corrupt, truncated "
+                         "or was changed; reinstall rtnote or retrain with 'rtnote train'")
+    here = library_versions()
+    for name in PINNED:
+        made = manifest["versions"].get(name)
+        if made != here.get(name):
+            raise ModelError(f"{model_path} was made with {name} {made}, this is {here.get(name)}: "
+                             f"install {name}=={made}, retrain with 'rtnote train', or pass "
+                             "--trust-model to load it anyway")
+
+
+def load_model(path=None, trust=False, warm_up=True):
+    """Load a family classifier, verified against its manifest.
+
+    Parameters
+    ----------
+    path : str or None
+        A ``.joblib`` model file; None for the shipped model.
+    trust : bool
+        Load even if no manifest vouches for the file, or its hash or library versions differ.
+    warm_up : bool
+        Run one prediction, so the first live note does not pay for imports.
+
+    Returns
+    -------
+    FamilyClassifier
+
+    Raises
+    ------
+    rtnote.errors.ModelError
+        One line saying what is wrong: missing, unvouched, corrupt, truncated, edited,
+        made with other library versions, or not a family model.
+    """
+    path = os.fspath(path) if path is not None else default_model_path()
+    if not os.path.isfile(path):
+        raise ModelError(f"model file {path} not found (train one with 'rtnote train -o {path}', "
+                         "or pass --model none to run without families)")
+    manifest = None
+    if not trust:
+        manifest = read_manifest(path)
+        check_model(path, manifest)
+    try:
+        import joblib
+
+        payload = joblib.load(path)
+    except Exception as exc:  # a pickle can fail in any way
+        raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {exc}".strip()) from None
+    try:
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise ValueError("not an rtnote family model")
+        classifier = FamilyClassifier(payload["pipelines"], payload["looks"])
+        classifier.manifest = manifest
+        classifier.path = path
+        if warm_up:
+            for horizon_s in classifier.looks.values():
+                classifier.predict(np.zeros(int(horizon_s * 16000), np.float32), 16000, 440.0)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{path} is not a usable family model ({type(exc).__name__}: {exc})") from None
+    return classifier

@@ -1,0 +1,292 @@
+"""Training the family classifier: features in parallel, candidate models, the chosen one.
+
+The flow (``rtnote train``): open the training sources and the validation source, compute
+features for every look (with augmented copies of the training notes), fit each candidate
+``Pipeline(NoteFeatures, StandardScaler, model)`` per look, pick the candidate with the best
+validation accuracy (never a random split), and save it with its manifest.
+"""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from rtnote.families import FAMILIES
+from rtnote.learn import SR
+from rtnote.learn.augment import augment, jitter_onset
+from rtnote.learn.features import NoteFeatures, note_features
+
+#: The looks the engine takes [seconds after the onset]: at the note_on (a variable few
+#: tens of ms; trained on 5-70 ms), the ~100 ms decision and the last look on the whole note.
+LOOKS = {"onset": 0.07, "decision": 0.1, "note": 0.4}
+ONSET_HEARD_S = (0.005, 0.07)
+SEGMENT_S = 0.6  # audio kept per note for features [seconds]
+FEATURE_VERSION = 2
+
+
+def midi_to_hz(pitch):
+    return 440.0 * 2.0 ** ((np.asarray(pitch, dtype=np.float64) - 69) / 12.0)
+
+
+def _note_rows(y, f0_hz, rng, augmented):
+    """Features of one note for every look (a list ordered like LOOKS)."""
+    if augmented:
+        y, f0_hz = augment(y, f0_hz, rng)
+    y = jitter_onset(y, rng)
+    heard = int(rng.uniform(*ONSET_HEARD_S) * SR)
+    out = []
+    for look, horizon_s in LOOKS.items():
+        segment = y[:heard] if look == "onset" else y
+        out.append(note_features(segment, f0_hz, horizon_s))
+    return out
+
+
+def _chunk_features(clips, pitches, keys, seed, copies):
+    """Worker: features of a chunk of notes, ``copies`` variants each (the first plain)."""
+    rows = [[] for _ in LOOKS]
+    for y, pitch, key in zip(clips, pitches, keys):
+        y = y.astype(np.float32) / 32768.0 if y.dtype == np.int16 else y
+        for copy in range(copies):
+            rng = np.random.default_rng([seed, *key, copy])
+            for look, row in enumerate(_note_rows(y, float(midi_to_hz(pitch)), rng, copy > 0)):
+                rows[look].append(row)
+    return [np.stack(r) for r in rows]
+
+
+def dataset_key(dataset):
+    """A stable number for a data set's name, so each note's random draws are its own."""
+    return int(hashlib.sha256(dataset.name.encode()).hexdigest()[:8], 16)
+
+
+def note_segments(dataset, indices, length_s=SEGMENT_S):
+    """int16 array [n, length] of the notes' first ``length_s`` seconds."""
+    n = int(length_s * SR)
+    out = np.zeros((len(indices), n), dtype=np.int16)
+    for j, i in enumerate(indices):
+        y = dataset.audio(i)[:n]
+        out[j, :len(y)] = np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
+    return out
+
+
+def extract(dataset, seed=0, copies=1, jobs=1, progress=None, cache_dir=None, chunk=256):
+    """Features of every note of ``dataset`` for every look.
+
+    Parameters
+    ----------
+    dataset : rtnote.learn.datasets.NoteDataset
+    seed : int
+        Fixes the augmentation and onset jitter of each note.
+    copies : int > 0
+        Variants per note: the plain note plus ``copies - 1`` augmented ones.
+    jobs : int > 0
+        Worker processes (joblib).
+    progress : callable(done, total, text) or None
+    cache_dir : str or None
+        Where to keep the result (keyed by data set, seed, copies and feature version).
+
+    Returns
+    -------
+    dict
+        ``look -> X [n_notes * copies, n_features]``, plus ``family``, ``pitch``,
+        ``instrument``, ``note_index`` (index of the note of each row).
+    """
+    from joblib import Parallel, delayed
+
+    path = None
+    if cache_dir is not None and getattr(dataset, "folder", None):
+        tag = hashlib.sha256(json.dumps([dataset.folder, len(dataset), seed, copies, FEATURE_VERSION,
+                                         LOOKS, ONSET_HEARD_S]).encode()).hexdigest()[:12]
+        path = os.path.join(cache_dir, "features", f"{dataset.name}-{tag}.npz")
+        if os.path.exists(path):
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+    n = len(dataset)
+    starts = list(range(0, n, chunk))
+    key = dataset_key(dataset)
+    pitches = dataset.column("pitch")
+
+    def tasks():
+        for s in starts:
+            idx = list(range(s, min(n, s + chunk)))
+            yield delayed(_chunk_features)(note_segments(dataset, idx), pitches[idx],
+                                           [(key, i) for i in idx], seed, copies)
+
+    parts = []
+    if progress:
+        progress(0, n, f"features {dataset.name}")
+    for s, part in zip(starts, Parallel(n_jobs=jobs, return_as="generator")(tasks())):
+        parts.append(part)
+        if progress:
+            progress(min(n, s + chunk), n, f"features {dataset.name}")
+    out = {look: np.concatenate([p[j] for p in parts]) for j, look in enumerate(LOOKS)}
+    out["note_index"] = np.repeat(np.arange(n), copies)
+    for col in ("family", "pitch", "instrument"):
+        out[col] = dataset.column(col)[out["note_index"]]
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".part", "wb") as f:
+            np.savez(f, **out)
+        os.replace(path + ".part", path)
+    return out
+
+
+def merge(feature_sets):
+    """Concatenate several :func:`extract` results (row-wise)."""
+    return {k: np.concatenate([f[k] for f in feature_sets]) for k in feature_sets[0]}
+
+
+def candidates(seed):
+    """The model families compared on the validation source: name -> unfitted estimator."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    return {
+        "logreg": LogisticRegression(C=0.5, max_iter=3000),
+        "mlp": MLPClassifier(hidden_layer_sizes=(256, 128), alpha=1e-2, batch_size=256,
+                             learning_rate_init=1e-3, max_iter=60, early_stopping=False,
+                             random_state=seed),
+        "hgb": HistGradientBoostingClassifier(max_iter=250, learning_rate=0.1, max_leaf_nodes=31,
+                                              l2_regularization=1.0, early_stopping=False,
+                                              random_state=seed),
+        "rf": RandomForestClassifier(n_estimators=200, min_samples_leaf=2, max_features="sqrt",
+                                     n_jobs=1, random_state=seed),
+    }
+
+
+def make_pipeline(look, model):
+    """``Pipeline(NoteFeatures(horizon of the look), StandardScaler, model)``."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([("features", NoteFeatures(horizon_s=LOOKS[look])),
+                     ("scale", StandardScaler()), ("model", model)])
+
+
+def fit_look(look, model, features):
+    """Fit one look's pipeline on precomputed features (the feature step is stateless)."""
+    pipe = make_pipeline(look, model)
+    pipe.steps[0][1].fit(np.zeros((1, 2 + int(LOOKS[look] * SR))))
+    pipe[1:].fit(features[look], features["family"])
+    return pipe
+
+
+def accuracy_by_family(truth, pred):
+    """Overall accuracy and {family: accuracy} [fractions]."""
+    truth, pred = np.asarray(truth), np.asarray(pred)
+    per = {f: float(np.mean(pred[truth == f] == f)) for f in FAMILIES if np.any(truth == f)}
+    return float(np.mean(truth == pred)), per
+
+
+def open_sources(data, cache_dir=None, jobs=1, progress=None):
+    """(training data sets, validation data set) for ``--data``.
+
+    ``soundfonts``: train on FluidR3_GM and MuseScore_General, validate on TimGM6mb (never
+    trained on). ``nsynth:DIR``: train on NSynth's train split, validate on its valid split.
+    """
+    from rtnote.errors import ConfigError
+    from rtnote.learn.datasets import NSynthDataset, RenderedDataset
+    from rtnote.synth import TRAIN_SOUNDFONTS, VALIDATION_SOUNDFONT
+
+    if data == "soundfonts":
+        train = [RenderedDataset(s, cache_dir, jobs=jobs, progress=progress) for s in TRAIN_SOUNDFONTS]
+        return train, RenderedDataset(VALIDATION_SOUNDFONT, cache_dir, jobs=jobs, progress=progress)
+    if data.startswith("nsynth:"):
+        root = os.path.expanduser(data[len("nsynth:"):])
+        return [NSynthDataset(root, "train")], NSynthDataset(root, "valid")
+    raise ConfigError(f"--data must be 'soundfonts' or 'nsynth:DIR', not {data!r}")
+
+
+def features_of(datasets, seed, copies, jobs, progress, cache_dir):
+    return merge([extract(d, seed=seed, copies=copies, jobs=jobs, progress=progress,
+                          cache_dir=cache_dir) for d in datasets])
+
+
+def evaluate_pipelines(pipelines, features):
+    """{look: {"accuracy", "per_family", "predicted"}} of fitted pipelines on features."""
+    out = {}
+    for look, pipe in pipelines.items():
+        pred = pipe[1:].predict(features[look])
+        acc, per = accuracy_by_family(features["family"], pred)
+        out[look] = {"accuracy": acc, "per_family": per, "predicted": pred}
+    return out
+
+
+def score_of(result):
+    """The validation score models are chosen by: mean accuracy at the decision and note looks."""
+    return 0.5 * (result["decision"]["accuracy"] + result["note"]["accuracy"])
+
+
+def train(data="soundfonts", seed=0, model="mlp", copies=3, jobs=1, cache_dir=None, progress=None):
+    """Train the family classifier end to end (see module docstring).
+
+    Parameters
+    ----------
+    data : str
+        ``'soundfonts'`` or ``'nsynth:DIR'``.
+    seed : int
+        Fixes augmentation, onset jitter and model initialization.
+    model : str
+        A name from :func:`candidates`, or ``'auto'``: fit every candidate and keep the one
+        with the best validation score (:func:`score_of`).
+    copies : int > 0
+        Variants per training note (the plain note + ``copies - 1`` augmented).
+    jobs : int > 0
+    cache_dir : str or None
+    progress : callable(done, total, text) or None
+
+    Returns
+    -------
+    pipelines : dict look -> Pipeline
+    report : dict (JSON-ready) for the manifest
+    """
+    from rtnote.learn.datasets import default_cache_dir
+
+    cache_dir = cache_dir or default_cache_dir()
+    train_sets, valid_set = open_sources(data, cache_dir, jobs, progress)
+    train_f = features_of(train_sets, seed, copies, jobs, progress, cache_dir)
+    valid_f = features_of([valid_set], seed, 1, jobs, progress, cache_dir)
+    names = list(candidates(seed)) if model == "auto" else [model]
+    if any(n not in candidates(seed) for n in names):
+        from rtnote.errors import ConfigError
+
+        raise ConfigError(f"model must be one of {', '.join(candidates(seed))} or auto, not {model!r}")
+    comparison, best = {}, None
+    total = len(names) * len(LOOKS)
+    for i, name in enumerate(names):
+        pipelines = {}
+        for j, look in enumerate(LOOKS):
+            if progress:
+                progress(i * len(LOOKS) + j, total, f"fitting {name}")
+            pipelines[look] = fit_look(look, candidates(seed)[name], train_f)
+        result = evaluate_pipelines(pipelines, valid_f)
+        comparison[name] = {look: round(r["accuracy"], 4) for look, r in result.items()}
+        if best is None or score_of(result) > score_of(best[2]):
+            best = (name, pipelines, result)
+    if progress:
+        progress(total, total, "fitting")
+    name, pipelines, result = best
+    report = {
+        "created_by": "rtnote train",
+        "seed": seed,
+        "model": {"name": name, "estimator": repr(pipelines["note"].steps[-1][1])},
+        "features": {"transformer": "rtnote.learn.features.NoteFeatures",
+                     "params": pipelines["note"].steps[0][1].get_params(), "sr_hz": SR,
+                     "looks_s": LOOKS, "onset_heard_s": list(ONSET_HEARD_S),
+                     "version": FEATURE_VERSION},
+        "training": {"data": data, "sources": [d.describe() for d in train_sets],
+                     "notes": int(sum(len(d) for d in train_sets)),
+                     "rows": int(len(train_f["family"])), "copies_per_note": copies,
+                     "augmentation": "rtnote.learn.augment.augment (detune, vibrato, EQ, "
+                                     "envelope, reverb, noise, level, f0 error) + onset jitter"},
+        "validation": valid_set.describe(),
+        "comparison": comparison,
+        "metrics": {"validation": {look: {"accuracy": round(r["accuracy"], 4),
+                                          "per_family": {f: round(a, 4) for f, a in r["per_family"].items()}}
+                                   for look, r in result.items()}},
+    }
+    for d in report["training"]["sources"] + [report["validation"]]:
+        d.pop("cache", None)
+        d.pop("folder", None)
+    return pipelines, report
