@@ -129,6 +129,8 @@ def test_stopping_the_server_ends_listen_with_a_clear_message(tmp_path):
     assert "went away" in rt.stderr
     assert "Traceback" not in rt.stderr
     assert rt.stderr.count("rtnote: error:") == 1
+    # libjack's own chatter ("Server is not running", ...) is silenced: only rtnote speaks
+    assert all(line.startswith("rtnote: ") for line in rt.stderr.splitlines()), rt.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from rtnote.audio.jacklog import quiet_libjack
 from rtnote.errors import ConfigError, DeviceError
 
 PORTAUDIO_HINT = ("PortAudio is not installed: apt-get install libportaudio2 (macOS: brew "
@@ -51,10 +52,12 @@ def import_sounddevice(jack_name="rtnote-in"):
                 ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL).PaJack_SetClientName(_jack_name)
             except (OSError, AttributeError):
                 pass  # no JACK support in this PortAudio: nothing to name
+    quiet_libjack()
     try:
         import sounddevice
     except (OSError, ImportError) as exc:
         raise DeviceError(f"{PORTAUDIO_HINT} ({exc})") from None
+    quiet_libjack()
     return sounddevice
 
 

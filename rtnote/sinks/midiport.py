@@ -63,6 +63,9 @@ def midi_backend(api=None):
         import rtmidi
     except ImportError as exc:
         raise MidiPortError(f"MIDI needs python-rtmidi: pip install python-rtmidi ({exc})") from None
+    from rtnote.audio.jacklog import quiet_libjack
+
+    quiet_libjack()  # rtnote says what went wrong itself, in one line
     compiled = {rtmidi.get_api_name(a) for a in rtmidi.get_compiled_api()}
     rt_name = {"coremidi": "core", "winmm": "winmm"}.get(name, name)
     if rt_name not in compiled:
