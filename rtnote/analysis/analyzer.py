@@ -1,6 +1,6 @@
 """The analyzer: a chain of small streaming stages fed any number of samples at a time.
 
-DC blocker -> history -> spectral-flux onsets -> online peak picking -> note tracker (pitch
+history -> spectral-flux onsets -> online peak picking -> note tracker (pitch
 on sliding windows) -> family classifier. It does not know where the audio comes from;
 events depend only on the samples, never on how they were chunked.
 """
@@ -8,7 +8,6 @@ events depend only on the samples, never on how they were chunked.
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.signal import lfilter
 
 from rtnote.analysis.family import FamilyStage
 from rtnote.analysis.history import History
@@ -85,9 +84,6 @@ class Analyzer:
                                    settings.a4_hz, settings.latency, settings.silence_db,
                                    **extra.pop("tracker", {}))
         self.family = FamilyStage(family_classifier, self.sr, self.history)
-        # 1-pole DC blocker at ~10 Hz: y[n] = x[n] - x[n-1] + r * y[n-1]
-        r = 1.0 - 2 * np.pi * 10.0 / self.sr
-        self._dc_b, self._dc_a = np.array([1.0, -1.0]), np.array([1.0, -r])
         self._level_len = min(self.n_fft, int(0.006 * self.sr))
         self._backtrack_len = int(0.04 * self.sr)
         self.reset()
@@ -99,7 +95,6 @@ class Analyzer:
 
     def reset(self):
         """Back to the start of a stream."""
-        self._dc_zi = np.zeros(1)
         self._carry = np.zeros(0, dtype=np.float32)
         self.history.reset()
         self.onset_odf.reset()
@@ -126,9 +121,7 @@ class Analyzer:
         y = y[: n_hops * self.hop_length]
         if not np.isfinite(y).all():
             y = np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=-1.0)
-        y = np.clip(y, -1.0, 1.0)
-        x, self._dc_zi = lfilter(self._dc_b, self._dc_a, y, zi=self._dc_zi)
-        x = x.astype(np.float32)
+        x = np.clip(y, -1.0, 1.0)
         events = []
         batch = self.MAX_BATCH_HOPS * self.hop_length
         for i in range(0, len(x), batch):
@@ -143,13 +136,13 @@ class Analyzer:
         span = self.history.window(len(x) + self.n_fft - hop)
         frames = np.lib.stride_tricks.sliding_window_view(span, self.n_fft)[::hop]
         odf = self.onset_odf.process(frames)
-        tail = frames[:, -self._level_len:]
-        level_db = 10.0 * np.log10(np.mean(tail * tail, axis=1) + 1e-12)
+        fired = self.onset_picker.process(odf)
+        level_db = 10.0 * np.log10(np.var(frames[:, -self._level_len:], axis=1) + 1e-12)
         events = []
         for i in range(n_hops):
             pos = start + (i + 1) * hop
             onset = None
-            if self.onset_picker.step(odf[i]) and level_db[i] > self.settings.silence_db:
+            if fired[i] and level_db[i] > self.settings.silence_db:
                 onset = self._backtrack(pos)
             for event in self.tracker.step(pos, onset, level_db[i], odf[i]):
                 events.append(self.family.on_event(event))

@@ -92,7 +92,7 @@ class NoteTracker:
     """
 
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
-                 silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.006,
+                 silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, pending_window_s=None,
                  relax=1.0, provisional_s=0.5, change_db=20.0):
         preset = LATENCY_PRESETS[latency]

@@ -81,23 +81,26 @@ class OnlinePeakPicker:
         self.reset()
 
     def reset(self):
-        self._recent = np.zeros(self.n_avg)
-        self._i = 0
+        self._recent = np.zeros(self.n_avg)  # the last n_avg ODF values, oldest first
         self._armed = True
         self._since = self.min_ioi
 
-    def step(self, odf):
-        """Feed one ODF value; True if an onset fires at this hop."""
-        recent = self._recent
-        threshold = self.delta + self.ratio * recent.mean() + self.max_ratio * recent.max()
-        self._recent[self._i % self.n_avg] = odf
-        self._i += 1
-        self._since += 1
-        if odf <= threshold:
-            self._armed = True
-            return False
-        if self._armed and self._since >= self.min_ioi:
-            self._armed = False
-            self._since = 0
-            return True
-        return False
+    def process(self, odf):
+        """Feed ODF values [shape=(k,)], one per hop; returns a bool array, True at the hops
+        where an onset fires."""
+        odf = np.asarray(odf, dtype=np.float64)
+        both = np.concatenate((self._recent, odf))
+        past = np.lib.stride_tricks.sliding_window_view(both, self.n_avg)[: len(odf)]
+        threshold = self.delta + self.ratio * past.mean(axis=1) + self.max_ratio * past.max(axis=1)
+        self._recent = both[-self.n_avg:].copy()
+        fired = np.zeros(len(odf), dtype=bool)
+        armed, since = self._armed, self._since
+        for i, above in enumerate((odf > threshold).tolist()):
+            since += 1
+            if not above:
+                armed = True
+            elif armed and since >= self.min_ioi:
+                armed, since = False, 0
+                fired[i] = True
+        self._armed, self._since = armed, since
+        return fired

@@ -2,10 +2,7 @@
 Kawahara 2002), computed with FFTs, with a harmonic check against octave errors."""
 
 import numpy as np
-
-
-def _next_fast_len(n):
-    return 1 << int(np.ceil(np.log2(max(n, 2))))
+import scipy.fft
 
 
 def cmndf(y, tau_max):
@@ -20,10 +17,10 @@ def cmndf(y, tau_max):
     """
     n = len(y)
     w = n - tau_max
-    n_fft = _next_fast_len(n + w)
-    spec = np.fft.rfft(y, n_fft)
-    head = np.fft.rfft(y[:w], n_fft)
-    corr = np.fft.irfft(np.conj(head) * spec, n_fft)[: tau_max + 1]
+    n_fft = scipy.fft.next_fast_len(n + w, real=True)
+    spec = scipy.fft.rfft(y, n_fft)
+    head = scipy.fft.rfft(y[:w], n_fft)
+    corr = scipy.fft.irfft(np.conj(head) * spec, n_fft)[: tau_max + 1]
     energy = np.concatenate(([0.0], np.cumsum(y.astype(np.float64) ** 2)))
     e0 = energy[w]
     e_tau = energy[w: w + tau_max + 1] - energy[: tau_max + 1]
