@@ -16,7 +16,7 @@ from rtnote.events import NoteOff, NoteOn, hz_to_midi
 #: shortest segment [seconds] looked at.
 LATENCY_PRESETS = {
     "low": dict(min_periods=2.0, confirm=1, min_segment_s=0.004),
-    "balanced": dict(min_periods=2.5, confirm=2, min_segment_s=0.005),
+    "balanced": dict(min_periods=2.0, confirm=2, min_segment_s=0.005),
     "accurate": dict(min_periods=4.0, confirm=3, min_segment_s=0.02),
 }
 
