@@ -201,3 +201,80 @@ def sweep_plot(points, path, workload_name):
     ax.set_title(f"rtnote latency settings: {workload_name}\n{health}", fontsize=8)
     fig.tight_layout()
     _save(fig, path)
+
+
+def jack_tables(runs):
+    """Rich tables of end-to-end runs: per run, its latencies (health in the caption); then
+    the claim 'end-to-end median <= algorithmic median + one period' per period."""
+    tables = []
+    for run in runs:
+        where = "server started here, dummy driver" if not run.external else f"server {run.server}"
+        title = (f"end to end through JACK: -p {run.period} ({run.period_ms:.2f} ms) at {run.sr} Hz, "
+                 f"{where}; {run.workload.name}")
+        figures = {"algorithmic (decision sample - onset)": run.algorithmic,
+                   "end to end (MIDI frame - onset frame)": run.end_to_end}
+        table = latency_table(title, figures, run.health)
+        t = run.transport_summary()
+        if t:
+            table.add_row("transport (end to end - algorithmic)", str(t["notes"]),
+                          f"{t['median_frames']:.0f} fr", "", f"{t['max_frames']} fr")
+        tables.append(table)
+        m = run.match
+        notes = Table(show_header=False)
+        notes.add_column("what")
+        notes.add_column("value")
+        notes.add_row("notes", f"{m.n_ref} played, {m.n_est} reported, {m.matched} matched, "
+                      f"{m.missed} missed, {m.false_notes} false (F1 {m.f1:.3f})")
+        comp = run.rtnote_stats.get("compute") or {}
+        if comp.get("hops"):
+            notes.add_row("compute per hop (live)", f"median {comp['median_ms']:.3f} ms, p99 "
+                          f"{comp['p99_ms']:.3f} ms, max {comp['max_ms']:.2f} ms; budget "
+                          f"{comp['budget_ms']:.2f} ms")
+        if run.error:
+            notes.add_row("[red]error[/]", run.error)
+        tables.append(notes)
+    claim = Table(title="end-to-end median <= algorithmic median + one JACK period?",
+                  title_justify="left")
+    for col in ("period", "algorithmic median", "+ one period", "end-to-end median", "holds",
+                "run health"):
+        claim.add_column(col, justify="right" if col not in ("holds", "run health") else "left")
+    for run in runs:
+        c = run.claim()
+        if c is None:
+            claim.add_row(str(run.period), "--", "--", "--", "no matched notes", run.health.describe()
+                          if run.health else "--")
+            continue
+        holds = "[green]yes[/]" if c["holds"] else "[bold red]NO[/]"
+        health = "clean" if run.health.clean else f"[bold red]{run.health.describe()}[/]"
+        claim.add_row(f"{run.period} fr ({c['period_ms']:.2f} ms)", _ms(c["algorithmic_median_ms"]),
+                      _ms(c["bound_ms"]), _ms(c["e2e_median_ms"]), holds, health)
+    tables.append(claim)
+    return tables
+
+
+def jack_plot(runs, path):
+    """PNG: per period, end-to-end against algorithmic latency of each note (with the
+    'one period above' line) and the transport histogram."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for run in runs:
+        alg = run.algorithmic.latency_s * 1e3
+        e2e = run.end_to_end.latency_s * 1e3
+        axes[0].scatter(alg, e2e, s=10, label=f"-p {run.period}")
+        t = run.transport_frames / run.sr * 1e3
+        axes[1].hist(t, bins=30, alpha=0.55, label=f"-p {run.period} ({run.period_ms:.2f} ms)")
+        axes[1].axvline(run.period_ms, ls="--", lw=1)
+    top = max([float(np.max(r.end_to_end.latency_s)) * 1e3 for r in runs if r.end_to_end.n] + [10])
+    axes[0].plot([0, top], [0, top], color="grey", lw=0.8, label="end to end = algorithmic")
+    axes[0].set_xlabel("algorithmic latency [ms]")
+    axes[0].set_ylabel("end-to-end latency [ms] (MIDI frame - onset frame)")
+    axes[0].legend(fontsize=8)
+    axes[1].set_xlabel("transport: end to end - algorithmic [ms] (dashed: one period)")
+    axes[1].set_ylabel("notes")
+    axes[1].legend(fontsize=8)
+    health = "; ".join(f"-p {r.period}: {r.health.describe()}" for r in runs)
+    fig.suptitle(f"rtnote bench --jack: {runs[0].workload.name}\n{health}", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)

@@ -18,6 +18,7 @@ COMMANDS = {
     "demo": "demo",
     "devices": "devices",
     "midi-ports": "midi_ports",
+    "bench": "bench",
 }
 
 

@@ -1,0 +1,286 @@
+"""End-to-end latency through a real JACK server: from the audio frame of each note's onset
+to the frame its MIDI note_on arrives, on JACK's frame clock (DESIGN.md sections 3 and 7).
+
+One run, at one JACK period:
+
+1. a server with the dummy driver is started (or the user's own is used);
+2. ``rtnote listen --view json --midi-out ... --midi-api jack`` runs as a subprocess (through
+   :mod:`rtnote.bench.livechild`, which only adds a tap that finds where the audio begins in
+   its input stream);
+3. a JACK client (:class:`rtnote.bench.jackserver.JackClient`) plays the workload into
+   rtnote's input from a known frame ``A`` and timestamps every MIDI message it receives;
+4. per matched note, with ``i0`` the first non-zero sample of the audio and ``k0`` the index
+   at which rtnote's stream received it (so stream sample ``s`` is JACK frame
+   ``S + s``, ``S = A + i0 - k0``):
+
+   - end-to-end = MIDI frame - (A + onset sample)
+   - algorithmic = decision sample - (onset sample - i0 + k0), as rtnote's events say
+   - transport = end-to-end - algorithmic = MIDI frame - (S + decision sample): from the
+     decision sample entering JACK to the MIDI message arriving; >= 0 by causality, and at
+     most one period when the worker keeps up (RtMidi's JACK port sends at the next cycle).
+"""
+
+import json
+import os
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtnote.bench.jackserver import JackClient, JackError, JackServer, Rtnote
+from rtnote.bench.measure import Health, LatencyFigure, match_notes
+from rtnote.bench.workload import RefNote
+from rtnote.events import FamilyUpdate, NoteOff, NoteOn
+
+#: The player's lead-in of digital silence before the audio [seconds]; the tap needs half.
+LEAD_IN_S = 0.4
+
+
+@dataclass
+class JackRun:
+    """One end-to-end run at one JACK period."""
+
+    period: int
+    sr: int
+    server: str
+    external: bool
+    workload: object
+    per_note: list = field(default_factory=list)
+    match: object = None
+    health: object = None
+    algorithmic: object = None
+    end_to_end: object = None
+    transport_frames: np.ndarray = None
+    rtnote_stats: dict = field(default_factory=dict)
+    exit_code: int = None
+    error: str = None
+
+    @property
+    def period_ms(self):
+        return self.period / self.sr * 1e3
+
+    def claim(self):
+        """Is the end-to-end median at most the algorithmic median plus one period?"""
+        if self.end_to_end is None or self.end_to_end.n == 0:
+            return None
+        e2e = self.end_to_end.number("median", shown_beside=True)
+        alg = self.algorithmic.number("median", shown_beside=True)
+        return {"e2e_median_ms": e2e, "algorithmic_median_ms": alg, "period_ms": self.period_ms,
+                "bound_ms": alg + self.period_ms, "holds": bool(e2e <= alg + self.period_ms + 1e-9),
+                "health": self.health.as_dict()}
+
+    def transport_summary(self):
+        t = self.transport_frames
+        if t is None or len(t) == 0:
+            return None
+        return {"median_frames": float(np.median(t)), "max_frames": int(t.max()),
+                "min_frames": int(t.min()), "within_one_period": int(np.sum((t >= 0) & (t <= self.period))),
+                "notes": int(len(t)), "median_ms": float(np.median(t)) / self.sr * 1e3,
+                "max_ms": float(t.max()) / self.sr * 1e3}
+
+    def as_dict(self):
+        return {
+            "period_frames": self.period, "sr": self.sr, "period_ms": self.period_ms,
+            "server": "started here (dummy driver)" if not self.external else self.server,
+            "workload": {"name": self.workload.name, "duration_s": self.workload.duration_s,
+                         "notes": len(self.workload.notes)},
+            "exit_code": self.exit_code, "error": self.error,
+            "notes": self.match.as_dict() if self.match else None,
+            "health": self.health.as_dict() if self.health else None,
+            "algorithmic_latency": self.algorithmic.as_dict() if self.algorithmic else None,
+            "end_to_end_latency": self.end_to_end.as_dict() if self.end_to_end else None,
+            "transport": self.transport_summary(),
+            "claim_e2e_median_le_algorithmic_median_plus_one_period": self.claim(),
+            "rtnote_stats": self.rtnote_stats,
+            "per_note": self.per_note,
+        }
+
+
+def _events_from_json(text):
+    kinds = {"note_on": NoteOn, "note_off": NoteOff, "family_update": FamilyUpdate}
+    events = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        obj = json.loads(line)
+        obj.pop("time", None)
+        kind = kinds.get(obj.get("type"))
+        if kind is not None:
+            events.append(kind(**obj))
+    return events
+
+
+def _find_port(client, suffix, timeout=10.0):
+    """Full name of the one MIDI output port named ``*:suffix``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [p.name for p in client.client.get_ports(is_midi=True, is_output=True)
+                 if p.name.endswith(":" + suffix)]
+        if len(found) == 1:
+            return found[0]
+        if time.monotonic() > deadline:
+            names = ", ".join(p.name for p in client.client.get_ports())
+            raise JackError(f"rtnote's MIDI port *:{suffix} did not appear on the server "
+                            f"(ports: {names})")
+        time.sleep(0.02)
+
+
+def midi_frames_for(note_ons, midi_on, stream_start):
+    """JACK frame at which each note_on's MIDI message arrived.
+
+    note_ons : list of NoteOn, in the order rtnote emitted them
+    midi_on : list of (frame, note) of received note_on messages, in arrival order
+    stream_start : int
+        JACK frame of rtnote's stream sample 0.
+
+    The MIDI sink sends one note_on per event, in order: when the two lists agree note for
+    note they are paired by position; otherwise each event takes the first unused message of
+    its pitch that arrived at or after its decision sample entered JACK.
+    """
+    if len(note_ons) == len(midi_on) and all(e.pitch == m[1] for e, m in zip(note_ons, midi_on)):
+        return {e.note_id: m[0] for e, m in zip(note_ons, midi_on)}
+    used, out = set(), {}
+    for e in note_ons:
+        earliest = stream_start + e.decision_sample
+        for k, (frame, note) in enumerate(midi_on):
+            if k not in used and note == e.pitch and frame >= earliest:
+                used.add(k)
+                out[e.note_id] = frame
+                break
+    return out
+
+
+def analyze_run(run, y, events, midi, start_frame, first_sound, stats, xruns):
+    """Fill ``run`` from what one played run produced (see the module docstring)."""
+    w = run.workload
+    nonzero = np.flatnonzero(y)
+    i0 = int(nonzero[0])
+    k0 = int(first_sound)
+    stream_start = start_frame + i0 - k0
+    refs = [RefNote(n.onset_sample - i0 + k0, n.offset_sample - i0 + k0, n.pitch, n.program)
+            for n in w.notes]
+    run.match = match_notes(refs, events, w.sr)
+    run.health = Health(dropped_cycles=stats.get("dropped_cycles", 0), server_xruns=xruns,
+                        overflows=stats.get("overflows", 0),
+                        deadline_misses=stats.get("deadline_misses", 0))
+    note_ons = [e for e in events if isinstance(e, NoteOn)]
+    midi_on = [(frame, note) for frame, kind, _, note, _ in midi if kind == "on"]
+    frames = midi_frames_for(note_ons, midi_on, stream_start)
+    alg, e2e, transport = [], [], []
+    matched = dict(run.match.pairs)
+    for i, n in enumerate(w.notes):
+        row = {"pitch": n.pitch, "onset_sample": n.onset_sample,
+               "onset_frame": start_frame + n.onset_sample, "matched": i in matched}
+        on = matched.get(i)
+        if on is not None:
+            a = on.decision_sample - refs[i].onset_sample
+            row.update(decision_sample=on.decision_sample, algorithmic_frames=int(a))
+            frame = frames.get(on.note_id)
+            if frame is not None:
+                e = frame - (start_frame + n.onset_sample)
+                row.update(midi_frame=int(frame), end_to_end_frames=int(e),
+                           transport_frames=int(e - a))
+                alg.append(a)
+                e2e.append(e)
+                transport.append(e - a)
+        run.per_note.append(row)
+    run.algorithmic = LatencyFigure(np.array(alg) / w.sr, run.health)
+    run.end_to_end = LatencyFigure(np.array(e2e) / w.sr, run.health)
+    run.transport_frames = np.array(transport, dtype=np.int64)
+    run.rtnote_stats = stats
+    return run
+
+
+def run_once(workload, settings, period, server_name=None, sr=48000, model_args=(),
+             log=print, tail_s=1.0):
+    """One end-to-end run (see the module docstring).
+
+    Parameters
+    ----------
+    workload : callable(sr) -> Workload, or Workload
+        The audio (at the server's rate).
+    settings : rtnote.analysis.analyzer.Settings
+    period : int [frames]
+        Period of the server started here (ignored with ``server_name``).
+    server_name : str or None
+        A running server to use instead of starting one.
+    sr : int [Hz]
+        Rate of the server started here.
+    model_args : sequence of str
+        --model options passed on to ``rtnote listen``.
+
+    Returns
+    -------
+    JackRun
+    """
+    if server_name:
+        server = JackServer.existing(server_name)
+    else:
+        server = JackServer(sr=sr, period=period, prefix="rtnote-bench").start()
+    try:
+        w = workload(server.sr) if callable(workload) else workload
+        if w.sr != server.sr:
+            w = w.resampled(server.sr)
+        run = JackRun(server.period, server.sr, server.name, server.external, w)
+        if not np.any(w.y):
+            raise JackError("the audio is silent: nothing to measure")
+        tag = f"bench-{os.getpid()}-{period}"
+        log(f"rtnote: bench --jack: -p {server.period} at {server.sr} Hz "
+            f"({run.period_ms:.2f} ms), {w.duration_s:.1f} s of audio")
+        with tempfile.TemporaryDirectory(prefix="rtnote-bench-jack-") as tmp:
+            stats_path = os.path.join(tmp, "stats.json")
+            tap_path = os.path.join(tmp, "tap.json")
+            args = ["-m", "rtnote.bench.livechild", tap_path, str(LEAD_IN_S / 2),
+                    "--view", "json", "--midi-out", tag, "--midi-api", "jack", "--host-api", "jack",
+                    "--jack-name", f"rtnote-in-{tag}", "--stats", stats_path,
+                    "--latency", settings.latency, "--a4", str(settings.a4_hz),
+                    "--silence-db", str(settings.silence_db), *model_args]
+            client = JackClient(server, name=f"rtnote-probe-{tag}")
+            try:
+                rt = Rtnote(args, server, timeout=60.0)
+                try:
+                    if not any(line.startswith("rtnote: listening") for line in rt.stderr_lines):
+                        rt.proc.wait(10)
+                        raise JackError("rtnote listen did not start: "
+                                        + " ".join(rt.stderr.split())[-400:])
+                    port = _find_port(client, tag)
+                    client.connect_rtnote(audio_client=f"rtnote-in-{tag}", midi_port=port)
+                    xruns_before = client.xruns  # connecting may cost the server a cycle
+                    start = client.play(w.y, delay_s=LEAD_IN_S)
+                    client.wait_frame(client.played_until() + int(tail_s * server.sr),
+                                      timeout=w.duration_s + tail_s + 60)
+                finally:
+                    rt.signal(signal.SIGINT)
+                    run.exit_code = rt.wait(60)
+                time.sleep(0.05)
+                midi = client.note_messages()
+                xruns = client.xruns - xruns_before
+            finally:
+                client.close()
+            if run.exit_code != 0:
+                last = [line for line in rt.stderr.splitlines() if line.startswith("rtnote: error")]
+                run.error = (last[-1] if last else rt.stderr.strip()[-300:]) or f"exit {run.exit_code}"
+            try:
+                with open(stats_path) as f:
+                    stats = json.load(f)
+                with open(tap_path) as f:
+                    tap = json.load(f)
+            except (OSError, ValueError):
+                raise JackError(f"rtnote listen wrote no statistics: {rt.stderr.strip()[-300:]}") from None
+        if tap.get("first_sound_sample") is None:
+            raise JackError("rtnote's input never received the played audio (is its input "
+                            "connected? another client may feed it)")
+        events = _events_from_json(rt.stdout)
+        return analyze_run(run, w.y, events, midi, start, tap["first_sound_sample"], stats, xruns)
+    finally:
+        server.stop()
+
+
+def run_all(workload, settings, periods, server_name=None, sr=48000, model_args=(), log=print):
+    """:func:`run_once` at each period (one server each), or once on ``server_name``."""
+    if server_name:
+        return [run_once(workload, settings, None, server_name, sr, model_args, log)]
+    return [run_once(workload, settings, p, None, sr, model_args, log) for p in periods]
