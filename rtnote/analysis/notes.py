@@ -94,7 +94,8 @@ class NoteTracker:
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, pending_window_s=None,
-                 relax=1.0, provisional_s=0.5, change_db=20.0):
+                 relax=1.0, provisional_s=0.5, change_db=20.0, change_search_s=0.1,
+                 fallback_threshold=0.4):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -120,7 +121,9 @@ class NoteTracker:
         self.revise_skip = int(0.3 * revise_s * sr)
         self.provisional = int(provisional_s * sr)
         self.change_db = change_db
-        self.odf_hops = max(2, int(round(0.15 * sr / hop_length)))
+        self.change_search_s = change_search_s
+        self.fallback_threshold = fallback_threshold
+        self.odf_hops = max(2, int(round((change_search_s + 0.1) * sr / hop_length)))
         self.threshold = threshold
         self.reset()
 
@@ -221,7 +224,7 @@ class NoteTracker:
             # no confident pitch in time: take the most periodic look, if any was fair
             self._pending = None
             ap, f0_hz = pending.best
-            return self._start_note(pending, pos, f0_hz) if ap < 2 * self.threshold else []
+            return self._start_note(pending, pos, f0_hz) if ap < self.fallback_threshold else []
         if not np.isfinite(f0_hz) or self.sr / f0_hz * self.min_periods > pos - start:
             pending.agree = 0
             return []
@@ -311,7 +314,7 @@ class NoteTracker:
         """Onset of a legato change: the strongest ODF hop in the 100 ms before the first
         look that saw the new pitch (spectral change marks it even without an attack)."""
         first = (note.change_at - pos) // self.hop_length  # hops back (negative)
-        lo = max(first - int(0.1 * self.sr / self.hop_length), -len(self._odf) + 1,
+        lo = max(first - int(self.change_search_s * self.sr / self.hop_length), -len(self._odf) + 1,
                  (note.onset - pos) // self.hop_length + 1)
         hops_back = np.arange(lo, min(first + 1, 1))
         if len(hops_back) == 0:

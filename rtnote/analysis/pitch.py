@@ -33,7 +33,7 @@ def cmndf(y, tau_max):
     return out
 
 
-def yin(y, sr, fmin, fmax, threshold=0.15):
+def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     """Fundamental frequency of a segment.
 
     Parameters
@@ -45,6 +45,8 @@ def yin(y, sr, fmin, fmax, threshold=0.15):
         Search range; ``fmin`` is raised to what the segment length allows.
     threshold : float in (0, 1)
         Dips of d' below it count as periodic (YIN's absolute threshold).
+    margin : float >= 0
+        Without a dip below ``threshold``, the first dip within ``margin`` of the deepest.
 
     Returns
     -------
@@ -65,8 +67,10 @@ def yin(y, sr, fmin, fmax, threshold=0.15):
     minima = np.flatnonzero(is_min) + tau_min + 1
     if len(minima) == 0:
         return np.nan, 1.0
-    below = minima[d[minima] < threshold]
-    tau = int(below[0]) if len(below) else int(minima[np.argmin(d[minima])])
+    # the first dip below the threshold, or, when none is, the first dip nearly as deep as
+    # the deepest (a noisy attack must not pull the choice to a multiple of the period)
+    limit = max(threshold, float(d[minima].min()) + margin)
+    tau = int(minima[np.argmax(d[minima] < limit)])
     # octave-down guard: a dip at tau/2 or tau/3 nearly as deep means the shorter period
     for k in (2, 3):
         lo, hi = max(tau_min, int(tau / k) - 2), int(tau / k) + 3
