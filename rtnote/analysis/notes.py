@@ -2,7 +2,9 @@
 
 States: idle, pending (an attack was heard, waiting for a confident pitch) and sounding.
 A note_on is emitted as soon as the pitch of the audio since the attack is confident and
-stable; a low note therefore takes longer (it needs ``min_periods`` of its period).
+stable; a low note therefore takes longer (it needs ``min_periods`` of its period). A young
+note stays provisional until a look past its attack confirms its pitch; a provisional note
+whose pitch turns out different is replaced (a note_on with ``replaces``, same onset).
 """
 
 import math
@@ -36,7 +38,6 @@ class _Pending:
         self.agree = 0
         self.peak_db = -math.inf
         self.best = (math.inf, None)  # (aperiodicity, f0_hz) of the most periodic look
-        self.f0_hz = None  # the last estimate [Hz]
 
 
 class _Sounding:
@@ -79,6 +80,11 @@ class NoteTracker:
         How often a sounding note's pitch is checked for legato changes.
     threshold : float in (0, 1)
         YIN threshold; estimates with a higher aperiodicity are not trusted.
+    relax : float >= 0
+        While waiting, the threshold grows to ``threshold * (1 + relax)`` at ``max_wait_s``.
+    fallback_threshold : float > 0
+        At ``max_wait_s`` without a confident pitch, the most periodic look is taken if its
+        aperiodicity is below this; otherwise the attack is dropped.
     reattack_db : float > 0 [dB]
         A note of the sounding pitch counts as repeated only if its attack rises this far
         above the lowest level of the 50 ms before it.
@@ -86,6 +92,8 @@ class NoteTracker:
         Age at which a look past the attack can confirm a note's pitch.
     change_db : float > 0 [dB]
         Pitch changes count only while the note is within this of its peak level.
+    change_search_s : float > 0 [seconds]
+        How far before the first look that saw a legato change its onset is searched for.
     provisional_s : float > 0 [seconds]
         Until confirmed, and at most this long, a steady different pitch replaces the note
         (note_off, then a note_on with the same onset and ``replaces``).
@@ -93,9 +101,8 @@ class NoteTracker:
 
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
-                 threshold=0.2, revise_s=0.15, reattack_db=9.0, pending_window_s=None,
-                 relax=1.0, provisional_s=0.5, change_db=20.0, change_search_s=0.1,
-                 fallback_threshold=0.4):
+                 threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
+                 change_db=20.0, change_search_s=0.1, fallback_threshold=0.4):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -115,7 +122,6 @@ class NoteTracker:
         self.dip_hops = max(2, int(round(0.05 * sr / hop_length)))
         self.fade_hops = max(2, int(round(0.15 * sr / hop_length)))
         self.reattack_db = reattack_db
-        self.pending_window_s = pending_window_s
         self.relax = relax
         self.revise_at = int(revise_s * sr)
         self.revise_skip = int(0.3 * revise_s * sr)
@@ -212,13 +218,7 @@ class NoteTracker:
         start = pending.onset + self.attack_skip
         if pos - start < self.min_segment:
             return []
-        if pending.f0_hz and self.pending_window_s:
-            # past the attack: look at the latest stretch only (enough for the last estimate)
-            span = max(int(self.pending_window_s * self.sr), int(3 * self.sr / pending.f0_hz))
-            start = max(start, pos - span)
         f0_hz, aperiodicity = self._pitch(start, pos)
-        if np.isfinite(f0_hz):
-            pending.f0_hz = f0_hz
         waited = self.relax * (pos - pending.onset) / self.max_wait  # 0 -> relax
         if pos - pending.onset > self.max_wait:
             # no confident pitch in time: take the most periodic look, if any was fair
@@ -238,12 +238,10 @@ class NoteTracker:
         pending.last_midi = midi
         if pending.agree < self.confirm:
             return []
-        if self._note is not None and midi == self._note.pitch and pending.peak_db - pending.dip_db < self.reattack_db:
-            # the same pitch without a real re-attack (vibrato, tremolo, a loop point): the
-            # sounding note goes on
-            self._pending = None
-            return []
         self._pending = None
+        same_pitch = self._note is not None and midi == self._note.pitch
+        if same_pitch and pending.peak_db - pending.dip_db < self.reattack_db:
+            return []  # no real re-attack (vibrato, tremolo, a loop point): the note goes on
         return self._start_note(pending, pos, f0_hz)
 
     def _start_note(self, pending, pos, f0_hz):
@@ -311,11 +309,11 @@ class NoteTracker:
         return pos - back * self.hop_length
 
     def _change_onset(self, note, pos):
-        """Onset of a legato change: the strongest ODF hop in the 100 ms before the first
-        look that saw the new pitch (spectral change marks it even without an attack)."""
+        """Onset of a legato change: the strongest ODF hop in the ``change_search_s`` before
+        the first look that saw the new pitch (spectral change marks it without an attack)."""
         first = (note.change_at - pos) // self.hop_length  # hops back (negative)
-        lo = max(first - int(self.change_search_s * self.sr / self.hop_length), -len(self._odf) + 1,
-                 (note.onset - pos) // self.hop_length + 1)
+        search = int(self.change_search_s * self.sr / self.hop_length)
+        lo = max(first - search, -len(self._odf) + 1, (note.onset - pos) // self.hop_length + 1)
         hops_back = np.arange(lo, min(first + 1, 1))
         if len(hops_back) == 0:
             return note.change_at
