@@ -156,11 +156,13 @@ class Analyzer:
         block = max(8, self.hop_length // 4)
         span = self.history.segment(pos - self._backtrack_len, pos)
         n = len(span) // block
+        if n < 2:  # just after the start of the stream or a gap
+            return self.history.start
         power = (span[len(span) - n * block:].reshape(n, block) ** 2).mean(axis=1) + 1e-12
         peak = int(np.argmax(power))
         low = int(np.argmin(power[: peak + 1]))
-        if power[peak] < 4.0 * power[low]:  # no energy rise (a pitch change): mid-frame
-            return pos - self.n_fft // 2
+        if power[peak] < 4.0 * power[low]:  # no energy rise (a pitch change)
+            return max(pos - self.n_fft // 2, self.history.start)
         rise = power[low] + 0.1 * (power[peak] - power[low])
         first = low + int(np.argmax(power[low: peak + 1] >= rise))
         return pos - (n - first) * block

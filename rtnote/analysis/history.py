@@ -23,6 +23,7 @@ class History:
         self._data[:] = 0.0
         self._fill = self.size  # data[:fill] is valid; data[fill-1] is sample end-1
         self.end = end
+        self.start = end  # first sample of this stretch of stream (after a reset or gap)
 
     def append(self, y):
         """Add samples; returns the view ``[end - size, new end)`` they are part of."""
@@ -44,8 +45,9 @@ class History:
         return self._data[self._fill - length:self._fill]
 
     def segment(self, start, stop):
-        """Samples with absolute indices ``[start, stop)``, clipped to what is remembered."""
-        start = max(start, self.end - self.size)
+        """Samples with absolute indices ``[start, stop)``, clipped to what is remembered
+        (and to ``self.start``: nothing before the stream or a gap)."""
+        start = max(start, self.end - self.size, self.start)
         stop = min(stop, self.end)
         if stop <= start:
             return self._data[:0]

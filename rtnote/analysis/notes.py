@@ -306,7 +306,7 @@ class NoteTracker:
         floor = max(self.silence_db - 20, levels[np.isfinite(levels)].min(initial=levels[0]))
         below = np.flatnonzero(levels < 0.5 * (floor + levels[0]))
         back = int(below[0]) if len(below) else len(levels)
-        return pos - back * self.hop_length
+        return max(pos - back * self.hop_length, self.history.start)
 
     def _change_onset(self, note, pos):
         """Onset of a legato change: the strongest ODF hop in the ``change_search_s`` before
