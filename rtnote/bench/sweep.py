@@ -19,6 +19,7 @@ class SweepPoint:
         return {"latency_setting": self.preset, "f1": r.match.f1,
                 "precision": r.match.precision, "recall": r.match.recall,
                 "latency": r.latency.as_dict(),
+                "first_note_on_latency": r.first_latency().as_dict(),
                 "latency_by_register": {k: v.as_dict() for k, v in r.by_register().items()},
                 "low_note_pitch": self.low_notes, "health": r.health.as_dict(),
                 "compute": r.run.compute_summary()}

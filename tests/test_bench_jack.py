@@ -1,0 +1,134 @@
+"""`rtnote bench --jack`: the end-to-end arithmetic on JACK's frame clock (hand-made frames,
+no server), the tap that aligns rtnote's stream with JACK's frames, and real runs through a
+JACK server (dummy driver): one the bench starts at -p 128, one on the test session's own
+server (--server, -p 256). No timed assertions: only identities and causality.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import require
+from rtnote.bench import workload
+from rtnote.bench.endtoend import JackRun, analyze_run, midi_frames_for
+from rtnote.bench.livechild import FirstSoundRing
+from rtnote.bench.workload import RefNote
+from rtnote.events import NoteOff, NoteOn
+
+SR = 48000
+
+
+def test_first_sound_ring_finds_the_audio_after_silence():
+    ring = FirstSoundRing(10000, min_silence=100)
+    noise = np.full(50, 0.01, dtype=np.float32)
+    blocks = [noise, np.zeros(80, np.float32), noise, np.zeros(150, np.float32),
+              np.concatenate((np.zeros(30, np.float32), np.ones(5, np.float32)))]
+    for block in blocks:
+        ring.write(block)
+        ring.read(len(block))
+    # noise at 0-49, 80 zeros, noise at 130-179, 150 + 30 zeros, sound at 360
+    assert ring.first_sound == 360
+
+
+def test_first_sound_ring_counts_dropped_samples_in_the_stream_index():
+    ring = FirstSoundRing(300, min_silence=100)
+    ring.write(np.zeros(200, np.float32))
+    assert not ring.write(np.zeros(200, np.float32))  # dropped: 200 samples lost
+    ring.read(300)
+    ring.write(np.zeros(150, np.float32))
+    ring.write(np.ones(10, np.float32))
+    ring.read(300)
+    # 200 read + 200 lost (not known to be silence) + 150 zeros: sound at stream index 550
+    assert ring.first_sound == 550
+
+
+def test_end_to_end_arithmetic_on_hand_made_frames():
+    """Player starts the audio at JACK frame A; its first non-zero sample i0 reached rtnote's
+    stream at index k0. Each latency follows from those three numbers and the frames."""
+    y = np.zeros(20000, np.float32)
+    i0 = 1000
+    y[i0:] = 0.1
+    notes = [RefNote(1000, 5000, 60), RefNote(9000, 15000, 64)]
+    w = workload.Workload("hand-made", y, SR, notes)
+    A, k0, period = 100_000, 2_400, 256
+    S = A + i0 - k0  # JACK frame of rtnote's stream sample 0
+    # stream onsets: 1000 - 1000 + 2400 = 2400 and 10400; decisions 1000 and 1500 later
+    events = [NoteOn(0, 2450, 3400, SR, 60, 0.0, 90), NoteOff(0, 2450, 6000, 6100, SR, 60),
+              NoteOn(1, 10420, 11900, SR, 64, 0.0, 90), NoteOff(1, 10420, 16000, 16100, SR, 64)]
+    midi = [(S + 3400 + 40, "on", 0, 60, 90), (S + 6200, "off", 0, 60, 0),
+            (S + 11900 + 200, "on", 0, 64, 90)]
+    run = JackRun(period, SR, "test", False, w)
+    stats = {"dropped_cycles": 0, "overflows": 0, "deadline_misses": 0}
+    analyze_run(run, y, events, midi, A, k0, stats, xruns=0)
+    rows = run.per_note
+    assert [r["algorithmic_frames"] for r in rows] == [1000, 1500]
+    assert [r["transport_frames"] for r in rows] == [40, 200]
+    assert [r["end_to_end_frames"] for r in rows] == [1040, 1700]
+    assert [r["onset_frame"] for r in rows] == [A + 1000, A + 9000]
+    assert run.end_to_end.number("median") == pytest.approx(1370 / SR * 1e3)
+    claim = run.claim()
+    assert claim["holds"] and claim["bound_ms"] == pytest.approx((1250 + 256) / SR * 1e3)
+
+
+def test_midi_messages_pair_with_note_ons_in_order_or_by_pitch_after_the_decision():
+    ons = [NoteOn(0, 100, 500, SR, 60, 0.0, 90), NoteOn(1, 900, 1500, SR, 62, 0.0, 90)]
+    assert midi_frames_for(ons, [(1000, 60), (2000, 62)], 0) == {0: 1000, 1: 2000}
+    # one message lost: the other still finds its own, never one sent before its decision
+    assert midi_frames_for(ons, [(400, 62), (2000, 62)], 0) == {1: 2000}
+
+
+def jack_json(tmp_path, capsys, args):
+    from rtnote.cli import main
+    from test_bench import NO_MODEL
+
+    clicks = workload.click_track([0.3, 0.8, 1.3, 1.8, 2.3], [57, 62, 69, 74, 81], sr=SR)
+    audio, onsets = tmp_path / "c.wav", tmp_path / "c.csv"
+    clicks.write(audio)
+    onsets.write_text("".join(f"{n.onset_sample / SR!r},{n.pitch}\n" for n in clicks.notes))
+    out = tmp_path / "jack.json"
+    code = main(["bench", "--jack", "--audio", str(audio), "--onsets", str(onsets),
+                 "--json", str(out), *NO_MODEL, *args])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(out.read_text())["runs"], captured.out
+
+
+def check_run(run, period):
+    assert run["period_frames"] == period and run["sr"] == SR and run["exit_code"] == 0
+    health = run["health"]
+    assert set(health) >= {"dropped_cycles", "server_xruns", "overflows", "deadline_misses", "clean"}
+    drops = health["dropped_cycles"] + health["server_xruns"] + health["overflows"]
+    timed = [r for r in run["per_note"] if "midi_frame" in r]
+    assert len(timed) >= 4 - drops, run["per_note"]
+    for r in timed:
+        assert r["end_to_end_frames"] == r["algorithmic_frames"] + r["transport_frames"]
+        assert r["end_to_end_frames"] == r["midi_frame"] - r["onset_frame"]
+    if health["dropped_cycles"] == 0 and health["server_xruns"] == 0:
+        # a lost cycle shifts rtnote's stream against JACK's frames from there on, which
+        # moves samples between the two parts; without one, causality holds for each note
+        for r in timed:
+            assert r["transport_frames"] >= 0  # MIDI cannot leave before its decision sample
+            assert r["algorithmic_frames"] > 0
+    claim = run["claim_e2e_median_le_algorithmic_median_plus_one_period"]
+    assert claim["period_ms"] == pytest.approx(period / SR * 1e3)
+    assert isinstance(claim["holds"], bool) and claim["health"] == health
+    print(f"-p {period}: e2e median {claim['e2e_median_ms']:.1f} ms, algorithmic "
+          f"{claim['algorithmic_median_ms']:.1f} ms, holds {claim['holds']}; {health}")
+
+
+def test_bench_jack_on_a_server_it_starts(tmp_path, capsys):
+    from rtnote.bench.jackserver import jack_available
+
+    reason = jack_available()
+    require(reason is None, reason)
+    runs, out = jack_json(tmp_path, capsys, ["--periods", "128"])
+    assert len(runs) == 1
+    check_run(runs[0], 128)
+    assert "end-to-end median <= algorithmic median + one JACK period?" in out
+
+
+def test_bench_jack_on_the_users_server(tmp_path, capsys, jack_server):
+    runs, out = jack_json(tmp_path, capsys, ["--server", jack_server.name])
+    assert len(runs) == 1 and runs[0]["server"] == jack_server.name
+    check_run(runs[0], jack_server.period)
