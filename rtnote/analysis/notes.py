@@ -114,6 +114,7 @@ class NoteTracker:
         self.confirm = preset["confirm"]
         self.min_segment = max(int(preset["min_segment_s"] * sr), 2 * int(sr / fmax) + 8)
         self.attack_skip = int(0.002 * sr)
+        self.max_segment = int(3.0 * sr / fmin)  # 3 periods of the lowest note
         self.silence_db = silence_db
         self.release_db = release_db
         self.max_wait = int(max_wait_s * sr)
@@ -218,7 +219,7 @@ class NoteTracker:
         start = pending.onset + self.attack_skip
         if pos - start < self.min_segment:
             return []
-        f0_hz, aperiodicity = self._pitch(start, pos)
+        f0_hz, aperiodicity = self._pitch(max(start, pos - self.max_segment), pos)
         waited = self.relax * (pos - pending.onset) / self.max_wait  # 0 -> relax
         if pos - pending.onset > self.max_wait:
             # no confident pitch in time: take the most periodic look, if any was fair
