@@ -22,9 +22,11 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))  # the JACK server and test client
-
-from jackfix import JackClient, JackServer, Rtnote  # noqa: E402
+try:  # the JACK server, player/receiver client and rtnote subprocess helpers
+    from rtnote.bench.jackserver import JackClient, JackServer, Rtnote
+except ImportError:
+    sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+    from jackfix import JackClient, JackServer, Rtnote  # noqa: E402
 
 #: (GM program, lowest, highest MIDI note) of the minute-long phrases, in turn
 PHRASES = ((0, 55, 79), (73, 64, 88), (33, 36, 52), (24, 48, 72), (40, 55, 84))
@@ -49,10 +51,38 @@ def render(minutes, sr):
     return np.concatenate(pieces).astype(np.float32), truth
 
 
+class RealtimeServer:
+    """jackd --realtime under a unique name, used through JackServer.existing()."""
+
+    def __init__(self, sr, period):
+        import random
+        import subprocess
+
+        self.name = f"rtnote-soak-{os.getpid()}-{random.randrange(1 << 30)}"
+        self.proc = subprocess.Popen(
+            ["jackd", "-n", self.name, "--realtime", "-d", "dummy", "-r", str(sr), "-p",
+             str(period)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self.server = JackServer.existing(self.name, timeout=10.0)
+        self.server.stop = self.stop
+        self.server.env  # noqa: B018 - the name is set
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+
+def start_server(args, sr):
+    if args.realtime:
+        return RealtimeServer(sr, args.period).server
+    return JackServer(sr=sr, period=args.period).start()
+
+
 def baseline(args):
     sr = 48000
     y, truth = render(args.minutes, sr)
-    server = JackServer(sr=sr, period=args.period).start()
+    server = start_server(args, sr)
     try:
         client = JackClient(server)
         client.client.connect(client.out, "system:playback_1")
@@ -64,6 +94,7 @@ def baseline(args):
     finally:
         server.stop()
     result = {"played_s": round(len(y) / sr, 1), "sr": sr, "jack_period": args.period,
+              "realtime": args.realtime,
               "xruns_at_player_client": xruns, "rtnote": False,
               "load_average_1min_at_end": os.getloadavg()[0]}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -80,12 +111,15 @@ def main():
     parser.add_argument("--period", type=int, default=256, help="JACK period [frames]")
     parser.add_argument("--out", default=None,
                         help="result file (default benchmarks/out/live_soak[_baseline].json)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run jackd (and so the JACK client threads) with realtime priority, "
+                             "as on a musician's machine; default: --no-realtime, like the tests")
     parser.add_argument("--baseline", action="store_true",
                         help="play to the server without rtnote: the xruns the machine and the "
                              "Python player cause by themselves")
     args = parser.parse_args()
-    args.out = args.out or os.path.join(
-        HERE, "out", "live_soak_baseline.json" if args.baseline else "live_soak.json")
+    suffix = ("_baseline" if args.baseline else "") + ("_rt" if args.realtime else "")
+    args.out = args.out or os.path.join(HERE, "out", f"live_soak{suffix}.json")
     if args.baseline:
         return baseline(args)
     sr = 48000
@@ -93,7 +127,7 @@ def main():
     print(f"rendered {len(y) / sr:.0f} s, {len(truth)} notes", file=sys.stderr)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     stats_path = args.out + ".rtnote-stats.json"
-    server = JackServer(sr=sr, period=args.period).start()
+    server = start_server(args, sr)
     model_args = []
     try:
         from rtnote.classifier import default_model_path
@@ -134,7 +168,7 @@ def main():
     lat = np.array(latencies)
     result = {
         "played_s": round(len(y) / sr, 1), "wall_s": round(wall, 1), "sr": sr,
-        "jack_period": args.period, "exit_code": code, "model": "none" if model_args else "default",
+        "jack_period": args.period, "realtime": args.realtime, "exit_code": code, "model": "none" if model_args else "default",
         "notes_played": len(truth), "midi_note_ons": len(on_frames),
         "notes_found_within_0.5s": len(latencies),
         "e2e_latency_ms": ({"median": float(np.median(lat)), "p95": float(np.percentile(lat, 95)),

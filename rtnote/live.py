@@ -8,6 +8,7 @@ note still on and sends "all notes off", files are written, and the run returns 
 code with at most one error line.
 """
 
+import gc
 import json
 import os
 import signal
@@ -115,6 +116,10 @@ class LiveRun:
         try:
             if self.view_mode == "rich":
                 view = RichView(ViewModel(self.state, self.status, self.title), self.console)
+            # the set-up's objects (numpy, scipy, the model) are never freed: keep them out of
+            # the collector's full passes, which hold the GIL the audio callback waits for
+            gc.collect()
+            gc.freeze()
             self.started_at = time.monotonic()
             self.engine.start(self.source)
             self._started = True
