@@ -94,6 +94,9 @@ class NoteTracker:
         Pitch changes count only while the note is within this of its peak level.
     change_search_s : float > 0 [seconds]
         How far before the first look that saw a legato change its onset is searched for.
+    change_odf : float > 0
+        A provisional note's pitch change is a new note, not a correction, when an ODF peak
+        this strong marks it at least 60 ms after the note's onset.
     provisional_s : float > 0 [seconds]
         Until confirmed, and at most this long, a steady different pitch replaces the note
         (note_off, then a note_on with the same onset and ``replaces``).
@@ -102,7 +105,7 @@ class NoteTracker:
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
-                 change_db=20.0, change_search_s=0.1, fallback_threshold=0.4):
+                 change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -130,6 +133,8 @@ class NoteTracker:
         self.change_db = change_db
         self.change_search_s = change_search_s
         self.fallback_threshold = fallback_threshold
+        self.change_odf = change_odf
+        self.new_note_gap = int(0.06 * sr)
         self.odf_hops = max(2, int(round((change_search_s + 0.1) * sr / hop_length)))
         self.threshold = threshold
         self.reset()
@@ -290,8 +295,9 @@ class NoteTracker:
             note.change_at, note.change_midi, note.change_count = pos - length // 2, rounded, 1
         if note.change_count < self.confirm + 1:
             return []
-        if note.confirmed:
-            onset, replaces = self._change_onset(note, pos), None
+        onset, strength = self._change_onset(note, pos)
+        if note.confirmed or (onset - note.onset > self.new_note_gap and strength >= self.change_odf):
+            replaces = None  # a new note: confirmed before, or a clear spectral change since
         else:
             onset, replaces = note.onset, note.note_id
         events = [self._note_off(onset if replaces is None else pos, pos),
@@ -310,16 +316,18 @@ class NoteTracker:
         return max(pos - back * self.hop_length, self.history.start)
 
     def _change_onset(self, note, pos):
-        """Onset of a legato change: the strongest ODF hop in the ``change_search_s`` before
-        the first look that saw the new pitch (spectral change marks it without an attack)."""
+        """Onset of a pitch change [sample] and its ODF value: the strongest ODF hop in the
+        ``change_search_s`` before the first look that saw the new pitch (spectral change
+        marks it even without an attack)."""
         first = (note.change_at - pos) // self.hop_length  # hops back (negative)
         search = int(self.change_search_s * self.sr / self.hop_length)
         lo = max(first - search, -len(self._odf) + 1, (note.onset - pos) // self.hop_length + 1)
         hops_back = np.arange(lo, min(first + 1, 1))
         if len(hops_back) == 0:
-            return note.change_at
+            return note.change_at, 0.0
         values = self._odf[(self._hops + hops_back) % len(self._odf)]
-        return pos + int(hops_back[np.argmax(values)]) * self.hop_length - self.hop_length // 2
+        best = int(np.argmax(values))
+        return pos + int(hops_back[best]) * self.hop_length - self.hop_length // 2, float(values[best])
 
     def finish(self, pos):
         """End the sounding note (end of stream or a gap)."""
