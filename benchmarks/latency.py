@@ -42,7 +42,9 @@ def _ms(x):
 
 
 def _health(h):
-    items = [f"{v} {k.replace('_', ' ')}" for k, v in h.items() if k != "clean"]
+    from rtnote.bench.measure import HEALTH_LABELS
+
+    items = [f"{v} {HEALTH_LABELS.get(k, k.replace('_', ' '))}" for k, v in h.items() if k != "clean"]
     return ("clean run: " if h["clean"] else "**NOT a clean run**: ") + ", ".join(items)
 
 

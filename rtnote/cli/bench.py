@@ -199,7 +199,7 @@ def run_bench(args):
     return _run_plain(args, w, settings, classifier, families, console, err)
 
 
-def _progress(err, total_s, label):
+def _progress(err, label):
     from rich.progress import BarColumn, Progress, TextColumn
 
     return Progress(TextColumn(label), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -212,7 +212,7 @@ def _run_plain(args, w, settings, classifier, families, console, err):
 
     label = "paced in real time" if args.realtime else "as fast as possible"
     err.print(f"rtnote: bench: {w.name}, {w.duration_s:.1f} s, {label}")
-    with _progress(err, w.duration_s, "benchmarking") as progress:
+    with _progress(err, "benchmarking") as progress:
         task = progress.add_task("bench", total=1.0)
         result = bench(w, settings, classifier, paced=args.realtime, blocksize=args.blocksize,
                        classifier_name=families,
