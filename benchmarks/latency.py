@@ -113,8 +113,9 @@ def jack_section(d, command, load):
               "receiver - frame of the note's true onset in the played audio. Algorithmic = the same "
               "run's decision sample - true onset in rtnote's stream.", "",
               "| period | notes matched | algorithmic median | end-to-end median / p95 / max | "
-              "algorithmic median + one period | end-to-end median <= that? | transport median / max | run health |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "algorithmic median + one period | end-to-end median <= that? | transport median / max | "
+              "algorithmic median, same audio as a file | run health |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in runs:
         c = r["claim_e2e_median_le_algorithmic_median_plus_one_period"]
         e2e = r["end_to_end_latency"]
@@ -124,7 +125,8 @@ def jack_section(d, command, load):
             f"| {r['period_frames']} ({r['period_ms']:.2f} ms) | {r['notes']['matched']}/{r['notes']['reference']} | "
             f"{_ms(c and c['algorithmic_median_ms'])} | {_ms(e2e['median_ms'])} / {_ms(e2e['p95_ms'])} / "
             f"{_ms(e2e['max_ms'])} | {_ms(c and c['bound_ms'])} | {holds} | "
-            f"{t.get('median_frames', 0):.0f} / {t.get('max_frames', '--')} frames | {_health(r['health'])} |")
+            f"{t.get('median_frames', 0):.0f} / {t.get('max_frames', '--')} frames | "
+            f"{_ms((r.get('file_algorithmic_latency') or {}).get('median_ms'))} | {_health(r['health'])} |")
     lines += ["", "Transport = end to end - algorithmic, in frames: RtMidi's JACK port sends at the "
               "start of the next cycle, so it is 0 to one period when the worker keeps up. A "
               "dropped cycle shifts rtnote's stream against JACK's frames for the notes after it "

@@ -218,6 +218,13 @@ def jack_tables(runs):
         figures = {"algorithmic (decision sample - onset)": run.algorithmic,
                    "end to end (MIDI frame - onset frame)": run.end_to_end}
         table = latency_table(title, figures, run.health)
+        if run.file_algorithmic is not None:
+            f = run.file_algorithmic
+            label = "algorithmic, same audio as a file (no server)"
+            if not f.health.clean:
+                label += f" [red](that run: {f.health.describe()})[/]"
+            table.add_row(label, str(f.n),
+                          *(_ms(f.number(s, shown_beside=True)) for s in ("median", "p95", "max")))
         t = run.transport_summary()
         if t:
             table.add_row("transport (end to end - algorithmic)", str(t["notes"]),

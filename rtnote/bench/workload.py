@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from rtnote.errors import AudioFileError, ConfigError
+from rtnote.errors import AudioFileError, ConfigError, RtnoteError
 
 #: (GM program, lowest, highest MIDI note) of the melodies, in turn: bass first, so that even
 #: a short run has notes in every register (E1-E2, E2-C4, C4 and up).
@@ -161,6 +161,8 @@ def rendered(n_melodies=6, notes_per_melody=12, soundfont=None, sr=44100, seed=0
             at += len(y)
     finally:
         renderer.close()
+    if not pieces:
+        raise RtnoteError(f"every melody rendered from {soundfont} was silent: nothing to measure")
     name = (f"{len(pieces)} melodies x {notes_per_melody} notes rendered from "
             f"{os.path.basename(soundfont)} (seed {seed})")
     return Workload(name, np.concatenate(pieces), int(sr), notes)
