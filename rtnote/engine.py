@@ -104,12 +104,15 @@ class Engine:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def run(self, source):
-        """Start, wait for the end of the stream (or Ctrl-C), stop; re-raises a source error."""
+    def run(self, source, on_progress=None):
+        """Start, wait for the end of the stream (or Ctrl-C), stop; re-raises a source error.
+
+        ``on_progress()`` is called every 0.1 s while it runs."""
         self.start(source)
         try:
             while not self.wait(0.1):
-                pass
+                if on_progress:
+                    on_progress()
         finally:
             self.stop()
             self.wait()

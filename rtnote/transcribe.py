@@ -50,19 +50,7 @@ def transcribe_file(path, midi_path=None, events_path=None, settings=Settings(),
     analyzer = Analyzer(source.sr, settings, family_classifier)
     collected = EventList()
     engine = Engine(analyzer, [collected])
-    engine.start(source)
-    try:
-        while not engine.wait(0.1):
-            if on_progress:
-                on_progress(source.frames_read, source.frames)
-    finally:
-        engine.stop()
-        engine.wait()
-        source.stop()
-    if source.error is not None:
-        raise source.error
-    if engine.error is not None:
-        raise engine.error
+    engine.run(source, on_progress and (lambda: on_progress(source.frames_read, source.frames)))
     for sink_type, out in ((MidiFileSink, midi_path), (JsonLinesSink, events_path)):
         if out is not None:
             sink = sink_type(out)
