@@ -445,21 +445,10 @@ def run_engine(workload, settings=None, classifier=None, paced=False, blocksize=
         engine = Engine(analyzer, [collected])
         memory = PeakMemory().reset()
         t0 = time.perf_counter()
-        engine.start(source)
-        try:
-            while not engine.wait(0.1):
-                if on_progress:
-                    on_progress(source.frames_read, source.frames)
-        finally:
-            engine.stop()
-            engine.wait()
-            source.stop()
+        engine.run(source, on_progress=on_progress and (
+            lambda: on_progress(source.frames_read, source.frames)))  # re-raises their errors
         wall = time.perf_counter() - t0
         peak = memory.peak_mb()
-    if source.error is not None:
-        raise source.error
-    if engine.error is not None:
-        raise engine.error
     return EngineRun(collected.events, engine.stats, int(engine.ring.dropped_blocks),
                      int(engine.ring.dropped_samples), wall, source.frames_read / source.sr,
                      paced, int(blocksize), analyzer.hop_length,
