@@ -106,9 +106,12 @@ def test_shifting_the_true_onsets_shifts_every_latency_by_the_same_samples(click
 
 def test_latencies_do_not_depend_on_block_size_or_pacing(clicks, click_result):
     paced = measure.bench(clicks, paced=True, blocksize=300)
+    assert paced.run.throughput_x_realtime is None and paced.as_dict()["mode"] == "realtime"
+    if paced.run.overflows:  # a worker stalled for the whole ring (2 s): audio was lost
+        assert not paced.health.clean and "ring overflows" in paced.latency.text()
+        return
     assert [r.get("latency_ms") for r in paced.per_note()] == \
         [r.get("latency_ms") for r in click_result.per_note()]
-    assert paced.run.throughput_x_realtime is None and paced.as_dict()["mode"] == "realtime"
 
 
 def test_register_split_counts_every_matched_note_once(click_result):
