@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from rtnote.analysis.pitch import yin
+from rtnote.analysis.pitch import refine_f0, yin
 from rtnote.events import NoteOff, NoteOn, hz_to_midi
 
 #: Latency presets: periods of the note needed before deciding, agreeing estimates, and the
@@ -159,7 +159,12 @@ class NoteTracker:
         return NoteOff(note.note_id, note.onset, max(offset, note.onset), pos, self.sr,
                        note.pitch)
 
-    def _note_on(self, onset, pos, f0_hz, peak_db, replaces=None):
+    def _note_on(self, onset, pos, f0_hz, peak_db, replaces=None, look_from=None):
+        """A note_on; the pitch is the fundamental's peak near ``f0_hz`` in the audio
+        from ``look_from`` (default: the onset past the attack) to ``pos``."""
+        start = onset + self.attack_skip if look_from is None else look_from
+        f0_hz = refine_f0(self.history.segment(max(start, pos - self.max_segment), pos),
+                          self.sr, f0_hz)
         midi = hz_to_midi(f0_hz, self.a4_hz)
         pitch = int(np.clip(round(midi), 0, 127))
         note_id = self._next_id
@@ -301,7 +306,7 @@ class NoteTracker:
         else:
             onset, replaces = note.onset, note.note_id
         events = [self._note_off(onset if replaces is None else pos, pos),
-                  self._note_on(onset, pos, f0_hz, note.peak_db, replaces)]
+                  self._note_on(onset, pos, f0_hz, note.peak_db, replaces, pos - length)]
         self._note.confirmed = age >= self.revise_at
         return events
 

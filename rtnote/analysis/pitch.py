@@ -85,3 +85,28 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     denom = a - 2 * b + c
     shift = 0.5 * (a - c) / denom if denom > 0 else 0.0
     return sr / (tau + shift), float(b)
+
+
+def refine_f0(y, sr, f0_hz, search_cents=70.0):
+    """The fundamental's own frequency near a YIN estimate [Hz], from a spectral peak.
+
+    YIN's period weighs all partials, so stretched (inharmonic) partials, as a piano's,
+    pull it sharp; the peak of the fundamental itself does not. Falls back to ``f0_hz``
+    when the fundamental is weak or the segment too short to resolve it.
+    """
+    n = len(y)
+    if n < 4 * sr / f0_hz:
+        return f0_hz
+    n_fft = scipy.fft.next_fast_len(4 * n, real=True)
+    mag = np.log(np.abs(scipy.fft.rfft(y * np.hanning(n), n_fft)) + 1e-12)
+    hz_per_bin = sr / n_fft
+    ratio = 2.0 ** (search_cents / 1200.0)
+    lo, hi = int(f0_hz / ratio / hz_per_bin), int(np.ceil(f0_hz * ratio / hz_per_bin)) + 1
+    if lo < 1 or hi >= len(mag) - 1:
+        return f0_hz
+    k = lo + int(np.argmax(mag[lo:hi]))
+    if k in (lo, hi - 1) or mag[k] < mag.max() - np.log(30.0):  # no peak, or 30x too weak
+        return f0_hz
+    a, b, c = mag[k - 1], mag[k], mag[k + 1]
+    shift = 0.5 * (a - c) / (a - 2 * b + c)
+    return (k + shift) * hz_per_bin
