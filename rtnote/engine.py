@@ -16,48 +16,69 @@ from rtnote.audio.ringbuffer import RingBuffer
 
 class ComputeStats:
     """Compute time per hop [seconds], kept per analyzer step (one step may cover several
-    hops; each of its hops is charged step time / hops)."""
+    hops; each of its hops is charged step time / hops).
 
-    def __init__(self, hop_s):
+    Memory stays flat however long the run: the whole run is summarised in a histogram
+    (log bins, 1% wide) with exact counts and maximum, and the last ``keep_steps`` steps are
+    kept as they were (for plots and the live view).
+    """
+
+    BINS = np.logspace(-7, 1, 8 * 230 + 1)  # 0.1 us .. 10 s, ratio ~1.01
+
+    def __init__(self, hop_s, keep_steps=1 << 20):
         self.hop_s = hop_s
-        self._per_hop = np.zeros(4096)
-        self._hops = np.zeros(4096, dtype=np.int64)
+        self._per_hop = np.zeros(keep_steps)
+        self._hops = np.zeros(keep_steps, dtype=np.int32)
+        self._counts = np.zeros(len(self.BINS) + 1, dtype=np.int64)
         self.steps = 0
+        self.hops = 0
+        self.max_s = 0.0
+        self.deadline_misses = 0  # steps whose compute exceeded the audio they covered
 
     def add(self, seconds, n_hops):
-        if self.steps == len(self._per_hop):
-            self._per_hop = np.concatenate((self._per_hop, np.zeros(self.steps)))
-            self._hops = np.concatenate((self._hops, np.zeros(self.steps, dtype=np.int64)))
-        self._per_hop[self.steps] = seconds / max(1, n_hops)
-        self._hops[self.steps] = n_hops
+        per_hop = float(seconds) / max(1, n_hops)
+        i = self.steps % len(self._per_hop)
+        self._per_hop[i] = per_hop
+        self._hops[i] = n_hops
+        self._counts[np.searchsorted(self.BINS, per_hop)] += n_hops
         self.steps += 1
+        self.hops += n_hops
+        self.max_s = max(self.max_s, per_hop)
+        self.deadline_misses += per_hop > self.hop_s
+
+    def _kept(self, n_steps=None):
+        """Indices of the last ``n_steps`` kept steps, oldest first."""
+        kept = min(self.steps, len(self._per_hop), n_steps or len(self._per_hop))
+        return np.arange(self.steps - kept, self.steps) % len(self._per_hop)
 
     @property
     def per_hop_s(self):
-        """Compute time of each hop [seconds] (hops of one step share its time)."""
-        return np.repeat(self._per_hop[: self.steps], self._hops[: self.steps])
-
-    @property
-    def deadline_misses(self):
-        """Steps whose compute exceeded the audio duration they covered."""
-        return int(np.sum(self._per_hop[: self.steps] > self.hop_s))
+        """Compute time of each kept hop [seconds] (hops of one step share its time)."""
+        kept = self._kept()
+        return np.repeat(self._per_hop[kept], self._hops[kept])
 
     def recent_per_hop_s(self, n_steps=2000):
         """Compute time per hop [seconds] of the last ``n_steps`` steps (one value a step)."""
-        steps = self.steps
-        return self._per_hop[max(0, steps - n_steps): steps].copy()
+        return self._per_hop[self._kept(n_steps)].copy()
+
+    def quantile_s(self, q):
+        """Quantile ``q`` in [0, 1] of the compute time per hop over the whole run [s]."""
+        if self.hops == 0:
+            return float("nan")
+        k = int(np.searchsorted(np.cumsum(self._counts), q * self.hops))
+        edges = np.concatenate(([0.0], self.BINS, [self.max_s]))
+        return float(min(np.sqrt(max(edges[k], 1e-7) * edges[k + 1]), self.max_s))
 
     def summary(self):
-        per_hop = self.per_hop_s
-        if len(per_hop) == 0:
+        if self.hops == 0:
             return {"hops": 0, "budget_ms": self.hop_s * 1e3}
         return {
-            "hops": int(len(per_hop)),
+            "hops": int(self.hops),
             "budget_ms": self.hop_s * 1e3,
-            "median_ms": float(np.median(per_hop) * 1e3),
-            "p99_ms": float(np.percentile(per_hop, 99) * 1e3),
-            "max_ms": float(per_hop.max() * 1e3),
-            "deadline_misses": self.deadline_misses,
+            "median_ms": self.quantile_s(0.5) * 1e3,
+            "p99_ms": self.quantile_s(0.99) * 1e3,
+            "max_ms": self.max_s * 1e3,
+            "deadline_misses": int(self.deadline_misses),
         }
 
 
