@@ -272,7 +272,8 @@ class NoteTracker:
         """
         note = self._note
         age = pos - note.onset
-        length = int(min(max(4 * self.sr / note.f0_hz, self.legato_window), self.history.size))
+        length = int(min(max(4 * self.sr / note.f0_hz, self.legato_window, self.min_segment),
+                         self.history.size))
         if not note.confirmed:
             length = min(length, age - self.revise_skip)
         if length < self.min_segment:
