@@ -275,7 +275,8 @@ class NoteTracker:
         length = int(min(max(4 * self.sr / note.f0_hz, self.legato_window, self.min_segment),
                          self.history.size))
         if not note.confirmed:
-            length = min(length, age - self.revise_skip)
+            # all of the note past its attack: its pitch may be far below the one heard so far
+            length = min(age - self.revise_skip, self.max_segment)
         if length < self.min_segment:
             return []
         f0_hz, aperiodicity = self._pitch(pos - length, pos)
