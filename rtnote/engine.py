@@ -110,6 +110,9 @@ class Engine:
     def start(self, source):
         """Start the source and the worker thread."""
         self.source = source
+        block = int(getattr(source, "blocksize", 0) or 0)
+        if 2 * block > self.ring.capacity:  # room for two blocks, or every block would drop
+            self.ring = RingBuffer(2 * block)
         source.start(self.ring)
         self._thread = threading.Thread(target=self._work, name="rtnote-worker", daemon=True)
         self._thread.start()
@@ -169,6 +172,9 @@ class Engine:
                     self._emit(analyzer.skip(gap))
                 if len(samples) == 0:
                     if done and ring.available() == 0:
+                        lost = ring.lost_at_end()  # the source has stopped writing
+                        if lost:
+                            self._emit(analyzer.skip(lost))
                         break
                     continue
                 t0 = time.perf_counter()

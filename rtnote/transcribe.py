@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from rtnote.analysis.analyzer import Analyzer, Settings
 from rtnote.audio.sources import FileSource
 from rtnote.engine import Engine
+from rtnote.errors import AudioFileError, ConfigError
 from rtnote.sinks import EventList, JsonLinesSink, MidiFileSink
 
 
@@ -47,7 +48,11 @@ def transcribe_file(path, midi_path=None, events_path=None, settings=Settings(),
         For unreadable files and bad settings (one line, fit for the terminal).
     """
     source = FileSource(path, blocksize=blocksize, paced=paced)
-    analyzer = Analyzer(source.sr, settings, family_classifier)
+    try:
+        analyzer = Analyzer(source.sr, settings, family_classifier)
+    except ConfigError as exc:  # a header's rate rtnote cannot analyze: say which file
+        source.stop()
+        raise AudioFileError(f"{path}: {exc}") from None
     collected = EventList()
     engine = Engine(analyzer, [collected])
     engine.run(source, on_progress and (lambda: on_progress(source.frames_read, source.frames)))

@@ -63,4 +63,73 @@ def test_any_interleaving_keeps_order_and_counts_drops(capacity, ops):
         if len(samples) == 0:
             break
     assert got == [v for v, kept in expected if kept]
-    assert ring.dropped_samples == sum(1 for _, kept in expected if not kept) == gaps
+    assert ring.dropped_samples == sum(1 for _, kept in expected if not kept) == gaps + ring.lost_at_end()
+
+
+def test_a_stall_longer_than_the_gap_table_keeps_the_clock_exact():
+    """A reader that stalls while thousands of blocks are dropped: one gap per stall, and
+    every dropped sample is in a gap (the old table of one gap per dropped block filled up
+    after max_gaps drops and the rest went unaccounted: the clock drifted)."""
+    ring = RingBuffer(256, max_gaps=4)
+    stream, expected, gaps, got = 0, [], 0, []
+    for stall in range(10):  # more stalls than the table holds, each of 2000 blocks
+        for _ in range(2000):
+            block = np.arange(stream, stream + 64, dtype=np.float32)
+            if ring.write(block):
+                expected += block.tolist()
+            stream += 64
+        if stall % 3 == 2:  # the reader wakes up only now and then
+            while True:
+                samples, gap = ring.read(100)
+                gaps += gap
+                got += samples.tolist()
+                if len(samples) == 0 and gap == 0:
+                    break
+    while True:
+        samples, gap = ring.read(100)
+        gaps += gap
+        got += samples.tolist()
+        if len(samples) == 0 and gap == 0:
+            break
+    assert got == expected
+    assert gaps + ring.lost_at_end() == ring.dropped_samples == stream - len(expected)
+
+
+def test_threads_with_varying_block_sizes_never_reorder_or_lose_count():
+    """A real writer thread (blocks of varying size, like a host with blocksize 0) against a
+    reader thread, with the GIL handed over as often as possible."""
+    import sys
+    import threading
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        rng = np.random.default_rng(1)
+        ring = RingBuffer(64, max_gaps=8)
+        sizes = rng.integers(1, 48, 5000)
+        kept = []
+
+        def writer():
+            at = 0
+            for n in sizes:
+                block = np.arange(at, at + n, dtype=np.float32)
+                if ring.write(block):
+                    kept.append(block)
+                at += n
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        got, gaps, position = [], 0, 0
+        while thread.is_alive() or ring.available():
+            samples, gap = ring.read(int(rng.integers(1, 40)))
+            gaps += gap
+            position += gap
+            if len(samples):  # each sample sits exactly where the clock says
+                assert samples[0] == position and np.all(np.diff(samples) == 1)
+                position += len(samples)
+            got.append(samples)
+        thread.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert np.array_equal(np.concatenate(got), np.concatenate(kept))
+    assert gaps + ring.lost_at_end() == ring.dropped_samples == sizes.sum() - sum(map(len, kept))

@@ -5,6 +5,12 @@ is dropped whole and counted, and the place of the gap is remembered so the read
 its sample clock exact. The reader (the engine's worker) reads up to the next gap.
 Only the writer moves ``_written``; only the reader moves ``_read``; in CPython an int
 assignment is atomic, so no lock is needed.
+
+A run of dropped blocks (a stall of the reader) is one gap, recorded by the writer just
+before the next block it stores, so the gap table fills only if the reader leaves more than
+``max_gaps`` separate stalls unread; then the writer keeps dropping until a gap can be
+recorded, so no dropped sample is ever left out of a gap (the reader's clock stays exact
+however long the stall).
 """
 
 import numpy as np
@@ -35,6 +41,7 @@ class RingBuffer:
         self._gap_len = np.zeros(max_gaps, dtype=np.int64)
         self._gaps_written = 0
         self._gaps_read = 0
+        self._lost = 0  # samples dropped since the last stored sample, not yet in a gap (writer only)
         self.dropped_blocks = 0
         self.dropped_samples = 0
 
@@ -44,14 +51,10 @@ class RingBuffer:
         if n == 0:
             return True
         w = self._written
-        if n > self.capacity - (w - self._read):
+        if n > self.capacity - (w - self._read) or (self._lost and not self._record_gap(w)):
             self.dropped_blocks += 1
             self.dropped_samples += n
-            k = self._gaps_written
-            if k - self._gaps_read < len(self._gap_at):
-                self._gap_at[k % len(self._gap_at)] = w
-                self._gap_len[k % len(self._gap_len)] = n
-                self._gaps_written = k + 1
+            self._lost += n
             return False
         start = w % self.capacity
         first = min(n, self.capacity - start)
@@ -59,6 +62,23 @@ class RingBuffer:
         self._data[:n - first] = block[first:]
         self._written = w + n
         return True
+
+    def _record_gap(self, at):
+        """Record the samples lost so far as a gap before stored sample ``at`` (writer only);
+        False when the table of unread gaps is full."""
+        k = self._gaps_written
+        if k - self._gaps_read >= len(self._gap_at):
+            return False
+        self._gap_at[k % len(self._gap_at)] = at
+        self._gap_len[k % len(self._gap_len)] = self._lost
+        self._lost = 0
+        self._gaps_written = k + 1
+        return True
+
+    def lost_at_end(self):
+        """Samples dropped after the last stored sample [samples]; ask once the writer has
+        stopped (while it runs, they become a gap before its next stored block)."""
+        return self._lost
 
     def available(self):
         """Samples ready to read [samples]."""
@@ -79,6 +99,7 @@ class RingBuffer:
             Samples dropped just before ``samples`` (0 when the stream is continuous).
         """
         r = self._read
+        written = self._written  # first: every gap before these samples is recorded by now
         gap = 0
         while self._gaps_read < self._gaps_written:
             k = self._gaps_read % len(self._gap_at)
@@ -88,7 +109,7 @@ class RingBuffer:
                 break
             gap += int(self._gap_len[k])
             self._gaps_read += 1
-        n = max(0, min(n, self._written - r))
+        n = max(0, min(n, written - r))
         samples = np.empty(n, dtype=np.float32) if out is None else out[:n]
         start = r % self.capacity
         first = min(n, self.capacity - start)

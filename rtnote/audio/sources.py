@@ -21,6 +21,14 @@ def to_mono(block):
     return block.mean(axis=1, dtype=np.float32)
 
 
+def _reason(exc):
+    """libsndfile's reason, in words a user can act on."""
+    reason = str(exc).split(":")[-1].strip() or type(exc).__name__
+    if "not a regular file" in reason or "psf_fseek" in reason or "internal error" in reason:
+        reason = f"damaged or truncated data; libsndfile says: {reason.rstrip('.')}"
+    return reason
+
+
 def open_audio(path):
     """Open an audio file for block reading; one clear AudioFileError if it cannot be read."""
     import os
@@ -33,9 +41,8 @@ def open_audio(path):
         raise AudioFileError(f"{path}: is a folder, not an audio file")
     try:
         f = soundfile.SoundFile(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
-        reason = str(exc).split(":")[-1].strip() or "unreadable"
-        raise AudioFileError(f"{path}: not a readable audio file ({reason})") from None
+    except Exception as exc:  # noqa: BLE001 - libsndfile on damaged data: any error is one line
+        raise AudioFileError(f"{path}: not a readable audio file ({_reason(exc)})") from None
     if f.frames == 0 or f.samplerate <= 0:
         f.close()
         raise AudioFileError(f"{path}: contains no audio samples")
@@ -89,8 +96,6 @@ class FileSource:
         self._file.close()
 
     def _run(self, ring):
-        import soundfile
-
         t0 = time.perf_counter()
         try:
             while not self._stop.is_set():
@@ -106,13 +111,15 @@ class FileSource:
                     due = t0 + (self.frames_read + len(mono)) / self.sr
                     time.sleep(max(0.0, due - time.perf_counter()))
                     ring.write(mono)
-                else:
-                    while ring.free() < len(mono) and not self._stop.is_set():
-                        time.sleep(0.0005)
-                    ring.write(mono)
+                else:  # in pieces the ring can hold: a block larger than it never fits
+                    for i in range(0, len(mono), ring.capacity):
+                        piece = mono[i:i + ring.capacity]
+                        while ring.free() < len(piece) and not self._stop.is_set():
+                            time.sleep(0.0005)
+                        ring.write(piece)
                 self.frames_read += len(mono)
-        except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
-            self.error = AudioFileError(f"{self.path}: read failed after {self.frames_read} "
-                                        f"samples ({str(exc).split(':')[-1].strip()})")
+        except Exception as exc:  # noqa: BLE001 - a decoder error ends the file in one line
+            self.error = AudioFileError(f"{self.path}: read failed after "
+                                        f"{self.frames_read / self.sr:.2f} s ({_reason(exc)})")
         finally:
             self.finished.set()
