@@ -127,10 +127,15 @@ def jack_section(d, command, load):
             f"{_ms(e2e['max_ms'])} | {_ms(c and c['bound_ms'])} | {holds} | "
             f"{t.get('median_frames', 0):.0f} / {t.get('max_frames', '--')} frames | "
             f"{_ms((r.get('file_algorithmic_latency') or {}).get('median_ms'))} | {_health(r['health'])} |")
+    lost = "; ".join(f"-p {r['period_frames']}: {r['alignment'].get('input_frames_lost')} input frames "
+                     f"lost, {r['alignment'].get('anchors')} of "
+                     f"{r['alignment'].get('audio_sounds_after_silence')} sounds after silence re-aligned"
+                     for r in runs if r.get("alignment"))
     lines += ["", "Transport = end to end - algorithmic, in frames: RtMidi's JACK port sends at the "
               "start of the next cycle, so it is 0 to one period when the worker keeps up. A "
-              "dropped cycle shifts rtnote's stream against JACK's frames for the notes after it "
-              "(the split moves, the end-to-end figure does not).", "",
+              "dropped cycle costs rtnote's stream frames: the split of the notes after it, up to "
+              "the next sound after silence (which re-aligns), moves by that much; the end-to-end "
+              f"figure does not. Measured: {lost or '--'}.", "",
               "![end to end against algorithmic latency per note](jack.png)"]
     return "\n".join(lines)
 

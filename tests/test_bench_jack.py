@@ -11,8 +11,8 @@ import pytest
 
 from conftest import require
 from rtnote.bench import workload
-from rtnote.bench.endtoend import JackRun, analyze_run, midi_frames_for
-from rtnote.bench.livechild import FirstSoundRing
+from rtnote.bench.endtoend import JackRun, align, analyze_run, midi_frames_for, sound_starts
+from rtnote.bench.livechild import SoundStartRing
 from rtnote.bench.workload import RefNote
 from rtnote.events import NoteOff, NoteOn
 
@@ -20,7 +20,7 @@ SR = 48000
 
 
 def test_first_sound_ring_finds_the_audio_after_silence():
-    ring = FirstSoundRing(10000, min_silence=100)
+    ring = SoundStartRing(10000, min_silence=100)
     noise = np.full(50, 0.01, dtype=np.float32)
     blocks = [noise, np.zeros(80, np.float32), noise, np.zeros(150, np.float32),
               np.concatenate((np.zeros(30, np.float32), np.ones(5, np.float32)))]
@@ -28,11 +28,12 @@ def test_first_sound_ring_finds_the_audio_after_silence():
         ring.write(block)
         ring.read(len(block))
     # noise at 0-49, 80 zeros, noise at 130-179, 150 + 30 zeros, sound at 360
-    assert ring.first_sound == 360
+    assert ring.first_sound == 360 and ring.starts == [360]
+    assert list(sound_starts(np.concatenate(blocks), 100)) == [360]  # the same rule
 
 
 def test_first_sound_ring_counts_dropped_samples_in_the_stream_index():
-    ring = FirstSoundRing(300, min_silence=100)
+    ring = SoundStartRing(300, min_silence=100)
     ring.write(np.zeros(200, np.float32))
     assert not ring.write(np.zeros(200, np.float32))  # dropped: 200 samples lost
     ring.read(300)
@@ -69,6 +70,29 @@ def test_end_to_end_arithmetic_on_hand_made_frames():
     assert run.end_to_end.number("median") == pytest.approx(1370 / SR * 1e3)
     claim = run.claim()
     assert claim["holds"] and claim["bound_ms"] == pytest.approx((1250 + 256) / SR * 1e3)
+
+
+def test_a_cycle_lost_between_two_sounds_is_measured_and_the_later_notes_realigned():
+    """Two sounds after silence; rtnote's stream lost one 256-frame cycle between them, so
+    the second began 256 samples earlier in its stream than the first predicts."""
+    y = np.zeros(40000, np.float32)
+    y[1000:5000] = 0.1
+    y[20000:24000] = 0.1
+    notes = [RefNote(1000, 5000, 60), RefNote(20000, 24000, 64)]
+    w = workload.Workload("two sounds", y, SR, notes)
+    A, k0, period = 50_000, 3000, 256
+    starts = [k0, k0 + 19000 - 256]
+    assert align([1000, 20000], starts, max_loss=SR // 2) == [(1000, 3000), (20000, 21744)]
+    S1, S2 = A + 1000 - 3000, A + 20000 - 21744  # stream sample 0 in JACK frames, per sound
+    events = [NoteOn(0, 3010, 3500, SR, 60, 0.0, 90), NoteOn(1, 21750, 22800, SR, 64, 0.0, 90)]
+    midi = [(S1 + 3500 + 100, "on", 0, 60, 90), (S2 + 22800 + 50, "on", 0, 64, 90)]
+    run = JackRun(period, SR, "test", False, w)
+    analyze_run(run, y, events, midi, A, starts, {}, xruns=1, min_silence=1000)
+    assert run.alignment == {"anchors": 2, "audio_sounds_after_silence": 2, "input_frames_lost": 256}
+    assert [r["algorithmic_frames"] for r in run.per_note] == [500, 1056]
+    assert [r["transport_frames"] for r in run.per_note] == [100, 50]
+    assert [r["end_to_end_frames"] for r in run.per_note] == [600, 1106]
+    assert not run.health.clean and "1 server xruns" in run.end_to_end.text()
 
 
 def test_midi_messages_pair_with_note_ons_in_order_or_by_pitch_after_the_decision():

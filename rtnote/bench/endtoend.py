@@ -11,7 +11,8 @@ One run, at one JACK period:
    rtnote's input from a known frame ``A`` and timestamps every MIDI message it receives;
 4. per matched note, with ``i0`` the first non-zero sample of the audio and ``k0`` the index
    at which rtnote's stream received it (so stream sample ``s`` is JACK frame
-   ``S + s``, ``S = A + i0 - k0``):
+   ``S + s``, ``S = A + i0 - k0``; each later sound after silence, found in both, re-aligns
+   the notes after it, as a dropped cycle costs the stream frames -- their count is measured):
 
    - end-to-end = MIDI frame - (A + onset sample)
    - algorithmic = decision sample - (onset sample - i0 + k0), as rtnote's events say
@@ -55,6 +56,7 @@ class JackRun:
     file_algorithmic: object = None  # the same audio through the file path (no server)
     transport_frames: np.ndarray = None
     rtnote_stats: dict = field(default_factory=dict)
+    alignment: dict = field(default_factory=dict)
     exit_code: int = None
     error: str = None
 
@@ -101,6 +103,7 @@ class JackRun:
             "file_algorithmic_latency": (self.file_algorithmic.as_dict()
                                          if self.file_algorithmic else None),
             "transport": self.transport_summary(),
+            "alignment": self.alignment,
             "claim_e2e_median_le_algorithmic_median_plus_one_period": self.claim(),
             "rtnote_stats": self.rtnote_stats,
             "per_note": self.per_note,
@@ -162,15 +165,64 @@ def midi_frames_for(note_ons, midi_on, stream_start):
     return out
 
 
-def analyze_run(run, y, events, midi, start_frame, first_sound, stats, xruns):
-    """Fill ``run`` from what one played run produced (see the module docstring)."""
-    w = run.workload
+def sound_starts(y, min_silence):
+    """Indices of the non-zero samples of ``y`` that follow at least ``min_silence`` exact
+    zeros (or the start): where the tap of rtnote's stream will see sounds begin."""
     nonzero = np.flatnonzero(y)
-    i0 = int(nonzero[0])
-    k0 = int(first_sound)
-    stream_start = start_frame + i0 - k0
-    refs = [RefNote(n.onset_sample - i0 + k0, n.offset_sample - i0 + k0, n.pitch, n.program)
-            for n in w.notes]
+    previous = np.concatenate(([-1], nonzero[:-1]))
+    return nonzero[nonzero - previous - 1 >= min_silence]
+
+
+def align(audio_starts, stream_starts, max_loss):
+    """Anchor pairs (audio index, stream index) of the same sounds, first sound first.
+
+    Frames can only be lost between two anchors (a dropped cycle), never gained, so the
+    stream anchor of a later sound lies at most ``max_loss`` samples before where the
+    previous pair predicts it; sounds with no such anchor are skipped.
+    """
+    pairs = [(int(audio_starts[0]), int(stream_starts[0]))]
+    stream = np.asarray(stream_starts, dtype=np.int64)
+    for a in audio_starts[1:]:
+        ya, sa = pairs[-1]
+        predicted = sa + (int(a) - ya)
+        ok = stream[(stream > sa) & (stream <= predicted) & (stream >= predicted - max_loss)]
+        if len(ok):
+            pairs.append((int(a), int(ok.max())))
+    return pairs
+
+
+def analyze_run(run, y, events, midi, start_frame, stream_starts, stats, xruns,
+                min_silence=None):
+    """Fill ``run`` from what one played run produced (see the module docstring).
+
+    Parameters
+    ----------
+    y : np.ndarray
+        The audio played from JACK frame ``start_frame``.
+    stream_starts : list of int [samples]
+        Where rtnote's stream saw sounds begin after silence (the tap); the first is the
+        audio's first sound.
+    min_silence : int or None [samples]
+        The tap's silence; None: only the first sound aligns.
+    """
+    w = run.workload
+    if isinstance(stream_starts, (int, np.integer)):
+        stream_starts = [int(stream_starts)]
+    audio = (sound_starts(y, min_silence) if min_silence else np.flatnonzero(y)[:1])
+    pairs = align(audio, stream_starts, max_loss=int(0.5 * w.sr))
+    anchor_y = np.array([p[0] for p in pairs])
+
+    def offset(sample):
+        """stream index - audio index for a sound at audio ``sample``."""
+        k = max(0, int(np.searchsorted(anchor_y, sample, side="right")) - 1)
+        return pairs[k][1] - pairs[k][0]
+
+    run.alignment = {"anchors": len(pairs), "audio_sounds_after_silence": int(len(audio)),
+                     "input_frames_lost": int(sum(max(0, (b[0] - a[0]) - (b[1] - a[1]))
+                                                  for a, b in zip(pairs, pairs[1:])))}
+    stream_start = start_frame - offset(anchor_y[0])
+    refs = [RefNote(n.onset_sample + offset(n.onset_sample), n.offset_sample + offset(n.onset_sample),
+                    n.pitch, n.program) for n in w.notes]
     run.match = match_notes(refs, events, w.sr)
     run.health = Health(dropped_cycles=stats.get("dropped_cycles", 0), server_xruns=xruns,
                         overflows=stats.get("overflows", 0),
@@ -283,7 +335,9 @@ def run_once(workload, settings, period, server_name=None, sr=48000, model_args=
             raise JackError("rtnote's input never received the played audio (is its input "
                             "connected? another client may feed it)")
         events = _events_from_json(rt.stdout)
-        analyze_run(run, w.y, events, midi, start, tap["first_sound_sample"], stats, xruns)
+        analyze_run(run, w.y, events, midi, start, tap.get("sound_starts") or
+                    [tap["first_sound_sample"]], stats, xruns,
+                    min_silence=int(LEAD_IN_S / 2 * w.sr))
     finally:
         server.stop()
     # the same audio through the file path: the algorithmic latency with no server at all

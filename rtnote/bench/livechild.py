@@ -1,6 +1,6 @@
 """The rtnote side of ``rtnote bench --jack``: ``rtnote listen`` itself, run unchanged, with a
-tap on the worker's side of the ring buffer that finds where the played audio begins in
-rtnote's input stream.
+tap on the worker's side of the ring buffer that finds where the played audio's sounds begin
+in rtnote's input stream.
 
     python -m rtnote.bench.livechild TAP.json LISTEN-ARGS...
 
@@ -8,11 +8,13 @@ Why a tap: events count samples of rtnote's input stream, whose first sample is 
 frame S that PortAudio does not tell. The player starts its audio, after at least
 ``min_silence_s`` of digital silence, at a known JACK frame; the tap finds the stream index
 of its first non-zero sample, which fixes S exactly (the dummy driver and PortAudio's float
-path carry samples bit-exact). The tap reads in the worker thread, after the callback has
-copied the block: the real-time callback is untouched.
+path carry samples bit-exact). It also notes every later sound that follows such a silence
+(the gaps between rendered melodies): if a dropped cycle cost rtnote's stream some frames,
+the next of these re-aligns the stream and measures the loss. The tap reads in the worker
+thread, after the callback has copied the block: the real-time callback is untouched.
 
 The listen command builds its Engine with ``from rtnote.engine import Engine`` at run time;
-this module swaps in a subclass whose ring buffer is a :class:`FirstSoundRing`, and changes
+this module swaps in a subclass whose ring buffer is a :class:`SoundStartRing`, and changes
 nothing else.
 """
 
@@ -24,9 +26,9 @@ import numpy as np
 from rtnote.audio.ringbuffer import RingBuffer
 
 
-class FirstSoundRing(RingBuffer):
-    """A RingBuffer whose reader notes the stream index of the first non-zero sample that
-    follows at least ``min_silence`` samples of exact zeros (or the stream start).
+class SoundStartRing(RingBuffer):
+    """A RingBuffer whose reader notes the stream index of every non-zero sample that follows
+    at least ``min_silence`` samples of exact zeros (or the stream start): ``starts``.
 
     Parameters
     ----------
@@ -34,10 +36,12 @@ class FirstSoundRing(RingBuffer):
     min_silence : int >= 0 [samples]
     """
 
+    MAX_STARTS = 100000
+
     def __init__(self, capacity, min_silence=0, max_gaps=1024):
         super().__init__(capacity, max_gaps)
         self.min_silence = int(min_silence)
-        self.first_sound = None  # stream index [samples], once found
+        self.starts = []  # stream indices [samples]
         self._pos = 0  # stream index of the next sample read (gaps included)
         self._last_nonzero = -1  # stream index of the last non-zero sample read
 
@@ -46,20 +50,25 @@ class FirstSoundRing(RingBuffer):
         self._pos += gap
         if gap:
             self._last_nonzero = self._pos - 1  # lost audio is not known silence
-        if self.first_sound is None and len(samples):
+        if len(samples) and len(self.starts) < self.MAX_STARTS:
             nonzero = np.flatnonzero(samples) + self._pos
             if len(nonzero):
                 previous = np.concatenate(([self._last_nonzero], nonzero[:-1]))
-                after_silence = np.flatnonzero(nonzero - previous - 1 >= self.min_silence)
-                if len(after_silence):
-                    self.first_sound = int(nonzero[after_silence[0]])
+                after_silence = nonzero[nonzero - previous - 1 >= self.min_silence]
+                self.starts += [int(i) for i in after_silence]
                 self._last_nonzero = int(nonzero[-1])
         self._pos += len(samples)
         return samples, gap
 
+    @property
+    def first_sound(self):
+        """Stream index of the first sound after silence [samples], or None."""
+        return self.starts[0] if self.starts else None
+
 
 def main(argv=None):
-    """Run ``rtnote listen ARGS`` with the tap; write {first_sound_sample, ...} to TAP.json."""
+    """Run ``rtnote listen ARGS`` with the tap; write {first_sound_sample, sound_starts, ...}
+    to TAP.json."""
     argv = list(sys.argv[1:] if argv is None else argv)
     tap_path, min_silence_s, listen_args = argv[0], float(argv[1]), argv[2:]
     import rtnote.engine
@@ -69,7 +78,7 @@ def main(argv=None):
     class TappedEngine(rtnote.engine.Engine):
         def __init__(self, analyzer, *args, **kwargs):
             super().__init__(analyzer, *args, **kwargs)
-            self.ring = FirstSoundRing(self.ring.capacity, int(min_silence_s * analyzer.sr))
+            self.ring = SoundStartRing(self.ring.capacity, int(min_silence_s * analyzer.sr))
             engines.append(self)
 
     rtnote.engine.Engine = TappedEngine
@@ -79,7 +88,8 @@ def main(argv=None):
     tap = {"first_sound_sample": None, "sr": None}
     if engines:
         engine = engines[-1]
-        tap = {"first_sound_sample": engine.ring.first_sound, "sr": engine.analyzer.sr,
+        tap = {"first_sound_sample": engine.ring.first_sound, "sound_starts": engine.ring.starts,
+               "sr": engine.analyzer.sr,
                "hop_length": engine.analyzer.hop_length,
                "samples_seen": engine.analyzer.samples_seen}
     with open(tap_path, "w") as f:

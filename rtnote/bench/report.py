@@ -236,6 +236,11 @@ def jack_tables(runs):
         notes.add_column("value")
         notes.add_row("notes", f"{m.n_ref} played, {m.n_est} reported, {m.matched} matched, "
                       f"{m.missed} missed, {m.false_notes} false (F1 {m.f1:.3f})")
+        al = run.alignment or {}
+        if al:
+            notes.add_row("stream alignment", f"{al['anchors']} of {al['audio_sounds_after_silence']} "
+                          "sounds after silence found in rtnote's stream; "
+                          f"{al['input_frames_lost']} input frames lost between them")
         comp = run.rtnote_stats.get("compute") or {}
         if comp.get("hops"):
             notes.add_row("compute per hop (live)", f"median {comp['median_ms']:.3f} ms, p99 "
