@@ -19,6 +19,8 @@ COMMANDS = {
     "devices": "devices",
     "midi-ports": "midi_ports",
     "bench": "bench",
+    "train": "train",
+    "evaluate": "evaluate",
 }
 
 

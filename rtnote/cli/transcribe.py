@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from rtnote.cli.options import add_analyzer_arguments, settings_from_args
+from rtnote.cli.options import add_analyzer_arguments, classifier_from_args, settings_from_args
 from rtnote.errors import ConfigError, RtnoteError
 
 EXAMPLES = """examples:
@@ -49,12 +49,13 @@ def _outputs(args):
     return [(args.inputs[0], args.output, args.events)]
 
 
-def _one(path, midi_path, events_path, settings):
+def _one(path, midi_path, events_path, settings, classifier=None):
     """Transcribe one file in a worker; returns (path, summary or None, error line or None)."""
     from rtnote.transcribe import transcribe_file
 
     try:
-        result = transcribe_file(path, midi_path, events_path, settings)
+        result = transcribe_file(path, midi_path, events_path, settings,
+                                 family_classifier=classifier)
     except RtnoteError as exc:
         return path, None, str(exc)
     notes = sum(1 for e in result.events if e.type == "note_on")
@@ -74,6 +75,7 @@ def run(args):
     if args.blocksize < 1:
         raise ConfigError(f"--blocksize must be >= 1 sample, not {args.blocksize}")
     settings = settings_from_args(args)
+    classifier = classifier_from_args(args)
     jobs = _outputs(args)
     console = Console(stderr=True)
     failed = 0
@@ -82,7 +84,7 @@ def run(args):
                   disable=not console.is_terminal) as progress:
         task = progress.add_task("transcribing", total=len(jobs))
         results = Parallel(n_jobs=min(args.jobs, len(jobs)), return_as="generator")(
-            delayed(_one)(path, mid, ev, settings) for path, mid, ev in jobs)
+            delayed(_one)(path, mid, ev, settings, classifier) for path, mid, ev in jobs)
         for path, summary, err in results:
             progress.advance(task)
             if err:

@@ -76,6 +76,18 @@ def _dct(n_mels, n_mfcc):
 
 
 _WINDOW = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+
+
+@lru_cache(maxsize=64)
+def _hann(n):
+    return np.hanning(n).astype(np.float32)
+
+
+def _power(y, n_fft):
+    """|rfft(hann * y, n_fft)|**2 + EPS of one window (float32)."""
+    from scipy.fft import rfft
+
+    return np.abs(rfft(y * _hann(len(y)), n_fft)) ** 2 + EPS
 _FREQS = np.fft.rfftfreq(N_FFT, 1.0 / SR)
 
 
@@ -102,7 +114,7 @@ def _harmonics(y, f0_hz, n_harmonics):
         y = np.pad(y, (0, 64 - n))
         n = 64
     n_fft = max(8192, 1 << int(np.ceil(np.log2(n))))
-    power = np.abs(np.fft.rfft(y * np.hanning(n), n_fft)) ** 2 + EPS
+    power = _power(y, n_fft)
     bin_hz = SR / n_fft
     k = np.arange(1, n_harmonics + 1)
     centre = k * f0_hz / bin_hz
@@ -134,6 +146,31 @@ def _harmonics(y, f0_hz, n_harmonics):
     return levels, np.array(extras)
 
 
+#: Windows [seconds after the onset] of the pitch-relative spectra.
+RELATIVE_WINDOWS_S = ((0.0, 0.05), (0.05, 0.1), (0.1, 0.25), (0.25, 0.4))
+RELATIVE_STEPS = np.arange(-12, 60)  # semitones re f0: f0/2 up to 5 octaves above
+
+
+def _relative_spectrum(y, f0_hz):
+    """Log power [dB re its max] in semitone-wide bands centred on ``f0 * 2**(k/12)`` for k
+    in RELATIVE_STEPS (the maximum of each band): a pitch-invariant picture of the partials
+    and of the noise between them. Bands above 7.8 kHz are FLOOR_DB."""
+    if len(y) < 64:
+        y = np.pad(y, (0, 64 - len(y)))
+    n_fft = 4096
+    power = _power(y, n_fft)
+    bin_hz = SR / n_fft
+    edges = f0_hz * 2.0 ** ((np.append(RELATIVE_STEPS, RELATIVE_STEPS[-1] + 1) - 0.5) / 12.0)
+    idx = np.clip(np.round(edges / bin_hz).astype(int), 1, len(power) - 1)
+    peaks = np.maximum.reduceat(power, idx[:-1])
+    out = 10 * np.log10(peaks)
+    out[(edges[1:] > 7800.0) | (idx[:-1] >= idx[1:])] = FLOOR_DB
+    heard = out > FLOOR_DB
+    if heard.any():
+        out[heard] = np.maximum(out[heard] - out[heard].max(), FLOOR_DB)
+    return out
+
+
 def note_features(y, f0_hz, horizon_s, n_mels=40, n_harmonics=12, n_mfcc=13):
     """The feature vector of a note's first ``horizon_s`` seconds.
 
@@ -160,7 +197,9 @@ def note_features(y, f0_hz, horizon_s, n_mels=40, n_harmonics=12, n_mfcc=13):
 
     # log-mel frames
     frames = _frames(y)
-    spec = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)) ** 2
+    from scipy.fft import rfft
+
+    spec = np.abs(rfft(frames * _WINDOW, axis=1)) ** 2
     mel = 10 * np.log10(spec @ _mel_basis(n_mels).T + EPS)
     mel = np.maximum(mel - mel.max(), FLOOR_DB)
     t = np.arange(len(mel)) * HOP / SR
@@ -194,6 +233,16 @@ def note_features(y, f0_hz, horizon_s, n_mels=40, n_harmonics=12, n_mfcc=13):
         else:
             h2, x2 = h1, x1
         parts += [h2, x2, h2 - h1]
+
+    # pitch-relative spectra of successive windows (what was not heard yet repeats the last)
+    last = None
+    for start_s, stop_s in RELATIVE_WINDOWS_S:
+        if stop_s > horizon_s + 1e-9:
+            break
+        a, b = int(start_s * SR), int(stop_s * SR)
+        if last is None or len(y) >= a + 160:
+            last = _relative_spectrum(y[a:b], f0_hz)
+        parts.append(last)
 
     # spectral shape of the mean power spectrum
     ps = spec.mean(axis=0) + EPS
