@@ -23,3 +23,7 @@ class MidiPortError(RtnoteError):
 
 class ModelError(RtnoteError):
     """A model file is missing, corrupt, unvouched or from other library versions."""
+
+
+class OutputError(RtnoteError):
+    """An output file (MIDI, JSON lines, stats) cannot be written where it was asked for."""

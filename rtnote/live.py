@@ -16,9 +16,9 @@ import sys
 import threading
 import time
 
-from rtnote.errors import MidiPortError, RtnoteError
+from rtnote.errors import MidiPortError, OutputError, RtnoteError
 from rtnote.sinks.display import LineView, NoteState, RichView, RunStatus, ViewModel, latency_summary_ms
-from rtnote.sinks.files import EventList, JsonLinesSink, MidiFileSink
+from rtnote.sinks.files import EventList, JsonLinesSink, MidiFileSink, atomic_write
 
 
 class _Stop(Exception):
@@ -168,8 +168,8 @@ class LiveRun:
             name, exc = self._thread_error
             error = f"internal error in thread {name}: {type(exc).__name__}: {exc}"
         self.stats = self.summary()
-        self._write_outputs(error)
-        return self._report(error)
+        failed = self._write_outputs(error)
+        return self._report(error or failed)
 
     # -- the end ----------------------------------------------------------------------
     def summary(self):
@@ -189,6 +189,7 @@ class LiveRun:
             "overflows": snap["overflows"],
             "dropped_samples": int(engine.ring.dropped_samples),
             "dropped_cycles": snap["dropped_cycles"],
+            "samples_in": int(getattr(source, "frames_read", getattr(source, "frames", 0))),
             "callbacks": int(getattr(source, "callbacks", 0)),
             "input_underflows": int(getattr(source, "input_underflows", 0)),
             "midi_messages": self.midi.sent if self.midi is not None else None,
@@ -196,16 +197,32 @@ class LiveRun:
         }
 
     def _write_outputs(self, error):
+        """Write the files asked for, each whole or not at all (temp file + rename); one
+        that cannot be written does not keep the others from being written.
+
+        Returns
+        -------
+        rtnote.errors.OutputError or None
+            The first file that could not be written.
+        """
+        failed = None
         if self.recorded is not None:
             for sink_type, path in ((MidiFileSink, self.midi_file), (JsonLinesSink, self.events_file)):
                 if path:
                     sink = sink_type(path)
                     sink.events = self.recorded.events
-                    sink.close()
+                    try:
+                        sink.close()
+                    except OutputError as exc:
+                        failed = failed or exc
         if self.stats_path:
-            stats = dict(self.stats, error=str(error) if error is not None else None)
-            with open(self.stats_path, "w") as f:
-                json.dump(stats, f, indent=1)
+            stats = dict(self.stats, error=str(error or failed) if (error or failed) else None)
+            try:
+                with atomic_write(self.stats_path) as f:
+                    json.dump(stats, f, indent=1)
+            except OutputError as exc:
+                failed = failed or exc
+        return failed
 
     def _report(self, error):
         if not self._started:  # the source never started: only the reason

@@ -6,7 +6,8 @@ itself, and prints one line per note when the output is not a terminal. Everythi
 ``rtnote listen`` does with the notes (MIDI out, files) works here too.
 """
 
-from rtnote.cli.live_options import add_live_arguments, formatter, load_classifier, open_midi, view_mode
+from rtnote.cli.live_options import (add_live_arguments, check_output_paths, formatter,
+                                     load_classifier, open_midi, view_mode)
 from rtnote.cli.options import add_analyzer_arguments, settings_from_args
 
 EXAMPLES = """examples:
@@ -56,6 +57,7 @@ def run(args):
     from rtnote.live import LiveRun
 
     settings = settings_from_args(args)
+    check_output_paths(args.output, args.events, args.stats)
     classifier = _demo_classifier(args)
     view = view_mode(args)
     source = FileSource(demo_path(), blocksize=256, paced=True)

@@ -6,7 +6,8 @@ works (on a machine with only a JACK server: JACK's), and says which. Ctrl-C (or
 ends it cleanly: every note that is on gets its note_off first.
 """
 
-from rtnote.cli.live_options import add_live_arguments, formatter, load_classifier, open_midi, view_mode
+from rtnote.cli.live_options import (add_live_arguments, check_output_paths, formatter,
+                                     load_classifier, open_midi, view_mode)
 from rtnote.cli.options import add_analyzer_arguments, settings_from_args
 
 EXAMPLES = """examples:
@@ -47,6 +48,7 @@ def run(args):
     from rtnote.live import LiveRun
 
     settings = settings_from_args(args)
+    check_output_paths(args.output, args.events, args.stats)
     classifier = load_classifier(args)
     view = view_mode(args)
     midi, midi_desc = open_midi(args)  # before PortAudio's JACK client exists (JACK notes)

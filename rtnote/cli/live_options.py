@@ -46,6 +46,30 @@ def add_live_arguments(parser):
                            "(default 2)")
 
 
+def check_output_paths(*paths):
+    """Refuse, before a run starts, output files that could not be written at its end.
+
+    Raises
+    ------
+    rtnote.errors.OutputError
+        A path is a folder, or its folder is missing or not writable.
+    """
+    import os
+
+    from rtnote.errors import OutputError
+
+    for path in paths:
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise OutputError(f"cannot write {path}: it is a folder")
+        if not os.path.isdir(folder):
+            raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+
+
 def view_mode(args):
     """The view to use: 'auto' becomes 'rich' on a terminal, 'plain' otherwise."""
     from rtnote.live import stdout_is_terminal

@@ -7,23 +7,40 @@ import tempfile
 
 import mido
 
+from rtnote.errors import OutputError
 from rtnote.events import FamilyUpdate, NoteOff, NoteOn, event_to_json
 from rtnote.families import FAMILIES, FAMILY_CHANNEL, REPRESENTATIVE_PROGRAM, UNKNOWN_CHANNEL
 
 
 @contextlib.contextmanager
 def atomic_write(path, mode="w"):
-    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds.
+
+    Raises
+    ------
+    rtnote.errors.OutputError
+        The folder is missing or not writable, ``path`` is a folder, the disk is full...
+        (one line; the temp file is removed and ``path`` is left as it was).
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".rtnote-", suffix=".part", dir=folder)
+    if os.path.isdir(path):
+        raise OutputError(f"cannot write {path}: it is a folder")
+    if not os.path.isdir(folder):
+        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".rtnote-", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, mode) as f:
             yield f
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 
