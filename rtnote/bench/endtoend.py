@@ -165,11 +165,13 @@ def midi_frames_for(note_ons, midi_on, stream_start):
     return out
 
 
-def sound_starts(y, min_silence):
+def sound_starts(y, min_silence, silent_before=False):
     """Indices of the non-zero samples of ``y`` that follow at least ``min_silence`` exact
-    zeros (or the start): where the tap of rtnote's stream will see sounds begin."""
+    zeros (or the start): where the tap of rtnote's stream will see sounds begin.
+    ``silent_before``: ``y`` is played after silence, so its first sound always counts."""
     nonzero = np.flatnonzero(y)
-    previous = np.concatenate(([-1], nonzero[:-1]))
+    before = -1 - (min_silence if silent_before else 0)
+    previous = np.concatenate(([before], nonzero[:-1]))
     return nonzero[nonzero - previous - 1 >= min_silence]
 
 
@@ -208,7 +210,8 @@ def analyze_run(run, y, events, midi, start_frame, stream_starts, stats, xruns,
     w = run.workload
     if isinstance(stream_starts, (int, np.integer)):
         stream_starts = [int(stream_starts)]
-    audio = (sound_starts(y, min_silence) if min_silence else np.flatnonzero(y)[:1])
+    audio = (sound_starts(y, min_silence, silent_before=True) if min_silence
+             else np.flatnonzero(y)[:1])
     pairs = align(audio, stream_starts, max_loss=int(0.5 * w.sr))
     anchor_y = np.array([p[0] for p in pairs])
 
