@@ -143,7 +143,8 @@ def _classifier(args):
         raise
     if classifier is None:
         return None, "none"
-    return classifier, f"model {getattr(args, 'model', None) or 'shipped'}"
+    model = getattr(args, "model", None)
+    return classifier, f"model {model}" if model else "the shipped model"
 
 
 def _listen_model_args(args):
