@@ -4,12 +4,57 @@ A source has ``sr`` [Hz], ``start(ring)``, ``stop()``, ``finished`` (a threading
 when no more audio will come) and ``error`` (an RtnoteError that ended it, or None).
 """
 
+import contextlib
+import os
+import sys
+import tempfile
 import threading
 import time
 
 import numpy as np
 
 from rtnote.errors import AudioFileError, ConfigError
+
+
+@contextlib.contextmanager
+def c_stderr_captured():
+    """Collect what C libraries print on this process's stderr (file descriptor 2) for the
+    duration, while Python's ``sys.stderr`` still reaches the terminal.
+
+    libsndfile's MP3 decoder (libmpg123) prints a line there for each damaged frame ("Note:
+    Illegal Audio-MPEG-Header ..."); the command line turns them into one warning per file.
+    It swaps a process-wide descriptor: for the command line, not for library code.
+
+    Yields
+    ------
+    list of str
+        Filled with the captured lines when the block ends.
+    """
+    lines = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no descriptor 2 (embedded, pythonw)
+        yield lines
+        return
+    capture = tempfile.TemporaryFile()
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1,
+                           encoding=getattr(python_stderr, "encoding", None) or "utf-8",
+                           errors="backslashreplace")
+    os.dup2(capture.fileno(), 2)
+    try:
+        yield lines
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        ours, sys.stderr = sys.stderr, python_stderr
+        with contextlib.suppress(OSError, ValueError):
+            ours.close()
+        capture.seek(0)
+        lines += [line for line in capture.read().decode(errors="replace").splitlines()
+                  if line.strip()]
+        capture.close()
 
 
 def to_mono(block):
@@ -31,8 +76,6 @@ def _reason(exc):
 
 def open_audio(path):
     """Open an audio file for block reading; one clear AudioFileError if it cannot be read."""
-    import os
-
     import soundfile
 
     if not os.path.exists(path):

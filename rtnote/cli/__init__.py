@@ -1,12 +1,17 @@
 """The ``rtnote`` command: one sub-command per module, each with ``add_parser`` and ``run``.
 
-Errors a user can cause print one line ``rtnote: error: ...`` and exit 1; Ctrl-C exits 130
-after every note was ended and no output was half-written.
+Errors a user can cause print one line ``rtnote: error: ...`` and exit 1 (2 for a malformed
+command line). A live run stopped by Ctrl-C or SIGTERM ends its notes, writes its files and
+exits 0 (rtnote.live.LiveRun); the same signals at any other moment (start-up, a transcribe
+batch) print ``rtnote: interrupted (SIGINT)`` and exit 128 + the signal number, with no
+output half-written.
 """
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from rtnote import __version__
 from rtnote.errors import RtnoteError
@@ -24,8 +29,39 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one error line (the usage is one ``--help`` away)."""
+
+    def error(self, message):
+        self.exit(2, f"rtnote: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP outside a live run's own handling."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    raise _Interrupted(signum)
+
+
+def _catch_signals():
+    """Turn SIGINT (unless ignored), SIGTERM and SIGHUP into _Interrupted; returns the old
+    handlers (nothing outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+            old[sig] = signal.signal(sig, _interrupt)
+    return old
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rtnote",
         description="Real-time note and instrument-family recognition: listen to audio, "
                     "report each note's pitch and instrument family, as it happens.",
@@ -42,16 +78,21 @@ def error(message):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    old_handlers = _catch_signals()
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return args.run(args) or 0
     except RtnoteError as exc:
         error(exc)
         return 1
-    except KeyboardInterrupt:
-        print("rtnote: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"rtnote: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from rtnote.cli.options import add_analyzer_arguments, classifier_from_args, settings_from_args
-from rtnote.errors import ConfigError, RtnoteError
+from rtnote.errors import ConfigError, OutputError, RtnoteError
 
 EXAMPLES = """examples:
   rtnote transcribe song.wav -o song.mid                 MIDI file of the notes
@@ -36,31 +36,52 @@ def add_parser(sub, name):
 
 
 def _outputs(args):
-    """[(input, midi_path, events_path)] from the arguments."""
+    """[(input, midi_path, events_path)] from the arguments; refuses outputs that could not
+    be written (before any file is transcribed)."""
+    from rtnote.cli.live_options import check_output_paths
+
     if len(args.inputs) > 1 and (args.output or args.events):
         raise ConfigError("-o/--events name one file; with several inputs use --out-dir")
     if args.out_dir:
-        os.makedirs(args.out_dir, exist_ok=True)
+        try:
+            os.makedirs(args.out_dir, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot make --out-dir {args.out_dir}: "
+                              f"{exc.strerror or exc}") from None
+        check_output_paths(os.path.join(args.out_dir, "x"))
         return [(i, os.path.join(args.out_dir, Path(i).stem + ".mid"),
                  os.path.join(args.out_dir, Path(i).stem + ".jsonl")) for i in args.inputs]
     if not (args.output or args.events):
         stem = Path(args.inputs[0]).with_suffix("")
+        check_output_paths(f"{stem}.mid", f"{stem}.jsonl")
         return [(args.inputs[0], f"{stem}.mid", f"{stem}.jsonl")]
+    check_output_paths(args.output, args.events)
     return [(args.inputs[0], args.output, args.events)]
 
 
-def _one(path, midi_path, events_path, settings, classifier=None):
-    """Transcribe one file in a worker; returns (path, summary or None, error line or None)."""
+def _one(path, midi_path, events_path, settings, classifier=None, blocksize=4096):
+    """Transcribe one file in a worker; returns (path, summary or None, error line or None).
+
+    What the decoders print themselves (libmpg123 on damaged MP3 frames) becomes one
+    warning line."""
+    from rtnote.audio.sources import c_stderr_captured
     from rtnote.transcribe import transcribe_file
 
     try:
-        result = transcribe_file(path, midi_path, events_path, settings,
-                                 family_classifier=classifier)
+        with c_stderr_captured() as decoder_said:
+            result = transcribe_file(path, midi_path, events_path, settings,
+                                     family_classifier=classifier, blocksize=blocksize)
     except RtnoteError as exc:
         return path, None, str(exc)
     notes = sum(1 for e in result.events if e.type == "note_on")
-    warn = (f"{result.nonfinite_samples} non-finite samples treated as silence"
-            if result.nonfinite_samples else None)
+    warnings = []
+    if result.nonfinite_samples:
+        warnings.append(f"{result.nonfinite_samples} non-finite samples treated as silence")
+    if decoder_said:
+        n = len(decoder_said)
+        warnings.append(f"damaged data: the decoder complained {n} time{'s' * (n != 1)} "
+                        f"(first: {' '.join(decoder_said[0].split())[:100]})")
+    warn = "; ".join(warnings) or None
     return path, {"notes": notes, "duration_s": result.duration_s, "warning": warn,
                   "outputs": [p for p in (midi_path, events_path) if p]}, None
 
@@ -84,7 +105,8 @@ def run(args):
                   disable=not console.is_terminal) as progress:
         task = progress.add_task("transcribing", total=len(jobs))
         results = Parallel(n_jobs=min(args.jobs, len(jobs)), return_as="generator")(
-            delayed(_one)(path, mid, ev, settings, classifier) for path, mid, ev in jobs)
+            delayed(_one)(path, mid, ev, settings, classifier, args.blocksize)
+            for path, mid, ev in jobs)
         for path, summary, err in results:
             progress.advance(task)
             if err:
