@@ -4,7 +4,10 @@
 Reports, as JSON in benchmarks/out/live_soak.json: dropped cycles (xruns flagged to rtnote's
 input, and xruns seen by the player client), ring-buffer overflows, deadline misses (hops
 whose compute exceeded their duration), compute per hop, the notes found, and the
-end-to-end latency per note (audio onset frame -> MIDI frame, on JACK's frame clock).
+end-to-end latency per note (audio onset frame -> MIDI frame, on JACK's frame clock); the
+resident memory of the rtnote process at the start and the end; and the drift of rtnote's
+sample clock against JACK's frame clock (where rtnote places each note's onset, minus where
+it was played, last minute against first minute).
 
     python benchmarks/live_soak.py [--minutes 5] [--period 256]
 
@@ -136,17 +139,20 @@ def main():
             model_args = ["--model", "none"]
     except ImportError:
         pass
+    events_path = args.out + ".rtnote-events.jsonl"
     try:
         client = JackClient(server)
         rt = Rtnote(["listen", "--view", "none", "--midi-out", "--midi-api", "jack",
-                     "--stats", stats_path, *model_args], server)
+                     "--stats", stats_path, "--events", events_path, *model_args], server)
         try:
             client.connect_rtnote(midi_port="rtnote:rtnote")
             xruns_before = client.xruns
             start = client.play(y)
             t0 = time.monotonic()
+            rss_start = rss_mb(rt.proc.pid)
             client.wait_frame(client.played_until() + sr, timeout=len(y) / sr + 60)
             wall = time.monotonic() - t0
+            rss_end = rss_mb(rt.proc.pid)
         finally:
             rt.signal(signal.SIGINT)
             code = rt.wait(60)
@@ -166,6 +172,7 @@ def main():
         if later:
             latencies.append(min(later) / sr * 1e3)
     lat = np.array(latencies)
+    drift = clock_drift(events_path, truth, sr)
     result = {
         "played_s": round(len(y) / sr, 1), "wall_s": round(wall, 1), "sr": sr,
         "jack_period": args.period, "realtime": args.realtime, "exit_code": code, "model": "none" if model_args else "default",
@@ -179,12 +186,73 @@ def main():
         "rtnote_deadline_misses": stats["deadline_misses"],
         "rtnote_compute_per_hop": stats["compute"],
         "rtnote_algorithmic_latency_ms": stats["latency_ms"],
+        "rtnote_rss_mb": {"start": rss_start, "end": rss_end},
+        "rtnote_samples_in": stats.get("samples_in"),
+        "rtnote_samples_analyzed": int(round(stats["duration_s"] * sr)),
+        "rtnote_dropped_samples": stats.get("dropped_samples"),
+        "clock_drift": drift,
         "load_average_1min_at_end": os.getloadavg()[0],
     }
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps(result, indent=1))
     return 0 if code == 0 else 1
+
+
+def rss_mb(pid):
+    """Resident memory of process ``pid`` [MiB] (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def clock_drift(events_path, truth, sr, window_s=60.0):
+    """How far rtnote's sample clock moved against the played audio over the run.
+
+    Each played note is matched to the rtnote note_on of the same pitch nearest its onset;
+    ``offset`` = rtnote's onset sample - the note's sample in the played audio (constant,
+    up to the analyzer's onset error, while no input is lost unaccounted). Returns the
+    median offset of the first and the last ``window_s`` [samples] and their difference.
+    """
+    try:
+        with open(events_path) as f:
+            ons = [json.loads(line) for line in f]
+    except OSError:
+        return None
+    ons = [e for e in ons if e["type"] == "note_on" and e.get("replaces") is None]
+    if not ons:
+        return None
+    onsets = np.array([e["onset_sample"] for e in ons])
+    pitches = np.array([e["pitch"] for e in ons])
+    # where the played audio began in rtnote's stream: the most common distance between the
+    # first played notes and rtnote's notes of the same pitch (10 ms bins)
+    cands = []
+    for pitch, onset_s in truth[:40]:
+        d = onsets[pitches == pitch] - int(round(onset_s * sr))
+        cands += list(d[(d > -sr) & (d < 60 * sr)])
+    if not cands:
+        return None
+    bins, counts = np.unique(np.round(np.array(cands) / (0.01 * sr)), return_counts=True)
+    rough = bins[np.argmax(counts)] * 0.01 * sr
+    offsets = []  # (played onset [s], offset [samples])
+    for pitch, onset_s in truth:
+        d = onsets[np.abs(pitches - pitch) <= 1] - int(round(onset_s * sr))
+        if len(d) and np.min(np.abs(d - rough)) < 0.05 * sr:
+            offsets.append((onset_s, int(d[np.argmin(np.abs(d - rough))])))
+    if len(offsets) < 10:
+        return None
+    t = np.array([o[0] for o in offsets])
+    off = np.array([o[1] for o in offsets])
+    first = off[t <= t[0] + window_s]
+    last = off[t >= t[-1] - window_s]
+    return {"notes_matched": len(offsets), "first_minute_offset_samples": float(np.median(first)),
+            "last_minute_offset_samples": float(np.median(last)),
+            "drift_samples": float(np.median(last) - np.median(first))}
 
 
 if __name__ == "__main__":
