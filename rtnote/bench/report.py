@@ -200,8 +200,8 @@ def sweep_plot(points, path, workload_name):
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    health = "; ".join(f"{p.preset}: {p.result.health.describe()}" for p in points
-                       if not p.result.health.clean) or "all runs clean"
+    health = "\n".join(f"{p.preset}: {p.result.health.describe()}" for p in points
+                        if not p.result.health.clean) or "all runs clean"
     ax.set_title(f"rtnote latency settings: {workload_name}\n{health}", fontsize=8)
     fig.tight_layout()
     _save(fig, path)
@@ -290,7 +290,7 @@ def jack_plot(runs, path):
     axes[1].set_xlabel("transport: end to end - algorithmic [ms] (dashed: one period)")
     axes[1].set_ylabel("notes")
     axes[1].legend(fontsize=8)
-    health = "; ".join(f"-p {r.period}: {r.health.describe()}" for r in runs)
+    health = "\n".join(f"-p {r.period}: {r.health.describe()}" for r in runs)
     fig.suptitle(f"rtnote bench --jack: {runs[0].workload.name}\n{health}", fontsize=9)
     fig.tight_layout()
     _save(fig, path)
