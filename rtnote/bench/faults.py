@@ -11,6 +11,8 @@ stalled worker, an hour of music fed from memory, and the checks that go with th
   gain for each repeat; :class:`SegmentChecker` compares the events of each repeat with the
   same audio run alone, as they come, keeping nothing else.
 - :func:`invented_in_gaps` -- note_ons placed inside lost audio (must be none).
+- :data:`NONSENSE_SETTINGS` and :func:`damaged_models` -- settings and model files each
+  command must refuse in one line.
 """
 
 import io
@@ -370,3 +372,81 @@ class SegmentChecker:
         while self.current < len(self.expected):
             self._close(self.current)
             self.current += 1
+
+
+# -- settings and model files every command must refuse in one line -------------------
+
+#: (command, arguments): ``{wav}`` is a readable audio file, ``{tmp}`` a writable folder.
+NONSENSE_SETTINGS = [
+    ("transcribe", "{wav} --a4 -3"), ("transcribe", "{wav} --a4 nan"),
+    ("transcribe", "{wav} --silence-db 5"), ("transcribe", "{wav} --jobs 0"),
+    ("transcribe", "{wav} --blocksize -5"), ("transcribe", "{wav} --blocksize abc"),
+    ("transcribe", "{wav} --latency fast"),
+    ("transcribe", "{wav} -o {tmp}/missing/x.mid --model none"),
+    ("transcribe", "{wav} --events {tmp} --model none"),
+    ("transcribe", "{wav} {wav} -o {tmp}/x.mid --model none"),
+    ("listen", "--samplerate -44100"), ("listen", "--samplerate 0"),
+    ("listen", "--blocksize -1"), ("listen", "--blocksize 99999999"),
+    ("listen", "--channels 0"), ("listen", "--device no-such-device"),
+    ("listen", "--device 99"), ("listen", "--midi-out '' --midi-api jack"),
+    ("listen", "--bend-range 0 --midi-out"), ("listen", "--midi-api bogus"),
+    ("listen", "--channel-per-family"), ("listen", "--midi-out x --midi-port y"),
+    ("listen", "-o {tmp}/missing/x.mid"), ("listen", "--stats {tmp}"),
+    ("demo", "--a4 1e9"), ("demo", "--silence-db -1000"), ("demo", "--bend-range 99 --midi-out"),
+    ("demo", "-o {tmp}/missing/d.mid"), ("demo", "--events {tmp}"),
+    ("bench", "--blocksize 0"), ("bench", "--melodies -1"), ("bench", "--notes 0"),
+    ("bench", "--jack --samplerate -1"), ("bench", "--jack --periods 0"),
+    ("bench", "--jack --periods 300"), ("bench", "--json {tmp}/missing/b.json"),
+    ("midi-ports", "--midi-api bogus"), ("devices", "--host-api"),
+    ("train", "--jobs 0"), ("train", "--copies -1"), ("train", "-o model.pkl"),
+    ("train", "--data nsynth:{tmp}/missing"),
+    ("evaluate", "--jobs 0"), ("evaluate", "--model none"),
+]
+
+
+def damaged_models(folder):
+    """Copies of the shipped family model, damaged: {name: (path, extra arguments)}.
+
+    truncated / edited: the file no longer matches its manifest (refused), and with
+    --trust-model it fails to load; other_sklearn: the manifest says another scikit-learn
+    made it; no_manifest: nothing vouches for it; not_a_model: a text file.
+    """
+    import json
+    import shutil
+
+    from rtnote.classifier import default_model_path, manifest_path
+
+    src = default_model_path()
+    out = {}
+
+    def copy(name):
+        path = os.path.join(folder, f"{name}.joblib")
+        shutil.copyfile(src, path)
+        shutil.copyfile(manifest_path(src), manifest_path(path))
+        return path
+
+    for name in ("truncated", "edited"):
+        path = copy(name)
+        data = open(path, "rb").read()
+        if name == "truncated":
+            data = data[: len(data) // 3]
+        else:
+            i = len(data) // 2
+            data = data[:i] + bytes([data[i] ^ 0x55]) + data[i + 1:]
+        with open(path, "wb") as f:
+            f.write(data)
+        out[name] = (path, [])
+        out[f"{name}_trusted"] = (path, ["--trust-model"])
+    path = copy("other_sklearn")
+    manifest = json.load(open(manifest_path(path)))
+    manifest.setdefault("versions", {})["scikit-learn"] = "0.20.0"
+    json.dump(manifest, open(manifest_path(path), "w"))
+    out["other_sklearn"] = (path, [])
+    path = copy("no_manifest")
+    os.remove(manifest_path(path))
+    out["no_manifest"] = (path, [])
+    path = os.path.join(folder, "not_a_model.joblib")
+    with open(path, "w") as f:
+        f.write("not a model\n")
+    out["not_a_model_trusted"] = (path, ["--trust-model"])
+    return out
