@@ -159,8 +159,27 @@ def test_shipped_model_is_vouched_small_and_fast():
     times = []
     for heard_s in (0.03, 0.1, 0.4) * 20:
         y = (0.1 * rng.standard_normal(int(heard_s * 44100))).astype(np.float32)
-        t = time.perf_counter()
+        clf._memo.clear()  # the worst case: no earlier look of this note to reuse
+        t = time.thread_time()  # CPU time: the machine running the tests may be shared
         family, conf = clf.predict(y, 44100, 220.0)
-        times.append(time.perf_counter() - t)
+        times.append(time.thread_time() - t)
         assert family in FAMILIES
     assert np.median(times) < 0.002, f"median prediction {np.median(times) * 1000:.2f} ms"
+
+
+def test_fast_path_matches_the_pipeline():
+    from rtnote.learn.features import note_features
+
+    clf = load_model()
+    rng = np.random.default_rng(1)
+    for look, pipe in clf.pipelines.items():
+        X = np.stack([note_features(rng.standard_normal(6400).astype(np.float32), 80.0 + 90 * i,
+                                    clf.looks[look]) for i in range(4)])
+        assert np.allclose(clf._steps[look][1](X), pipe[1:].predict_proba(X), atol=1e-5)
+    # the engine's 0.4-s look reuses the 100-ms answer for the same note: same result as fresh
+    y = (0.1 * rng.standard_normal(int(0.41 * 44100))).astype(np.float32)
+    clf._memo.clear()
+    fresh = clf.predict_proba(y, 44100, 330.0)
+    clf._memo.clear()
+    clf.predict_proba(y[:int(0.102 * 44100)], 44100, 330.0)
+    assert np.allclose(clf.predict_proba(y, 44100, 330.0), fresh, atol=0.02)

@@ -13,18 +13,28 @@ import numpy as np
 
 from rtnote.families import FAMILIES
 from rtnote.learn import SR
-from rtnote.learn.training import LOOKS, accuracy_by_family, extract, merge, open_sources
+from rtnote.learn.training import (LOOKS, accuracy_by_family, evaluate_pipelines, extract, merge,
+                                    open_sources)
 
 LOOK_TITLES = {"onset": "at the note_on (5-70 ms heard)", "decision": "~100 ms decision",
-               "note": "whole note (last look, 0.4 s)"}
+               "note": "whole note (last look, 0.4 s)",
+               "note_in_engine": "whole note, after the 100-ms look (as in the engine)"}
+
+
+def _quiet_seed_features(y):
+    import warnings
+
+    from rtnote.learn.features import seed_features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa's tuning estimate on a silent tail
+        return seed_features(y)
 
 
 # ---------------------------------------------------------------- the seed's recipe
 
 def _seed_chunk(clips):
-    from rtnote.learn.features import seed_features
-
-    return np.stack([seed_features(c.astype(np.float32) / 32768.0) for c in clips])
+    return np.stack([_quiet_seed_features(c.astype(np.float32) / 32768.0) for c in clips])
 
 
 def seed_feature_table(dataset, jobs=1, progress=None, cache_dir=None, chunk=128):
@@ -104,23 +114,43 @@ def seed_recipe(train_sets, valid_set, seed=0, jobs=1, progress=None, cache_dir=
 # ---------------------------------------------------------------- the model
 
 def timing(classifier, valid_set, n=200, sr=44100, seed=0):
-    """Prediction time [ms] per call (median, p99, max) at each look, input at ``sr``."""
+    """Prediction time [ms] per call at each look, input at ``sr``: wall clock (median, p99,
+    max) and this thread's CPU time (median, p99; what the call costs when the machine is
+    shared). The classifier's memo is emptied before each call: the worst case."""
     from rtnote.learn.features import resample
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(valid_set), size=min(n, len(valid_set)), replace=False)
     out = {}
+    # as the engine asks: the 100-ms look, then the 0.4-s look of the same note (memo kept)
+    times = []
+    for i in idx:
+        y = resample(valid_set.audio(int(i))[:int(0.4 * SR)], SR, sr)
+        f0 = 440.0 * 2 ** ((valid_set.notes[int(i)]["pitch"] - 69) / 12)
+        getattr(classifier, "_memo", {}).clear()
+        classifier.predict(y[:int(0.1 * sr) + 128], sr, f0)
+        t, c = time.perf_counter(), time.thread_time()
+        classifier.predict(y, sr, f0)
+        times.append(((time.perf_counter() - t) * 1000, (time.thread_time() - c) * 1000))
+    wall, cpu = np.array(times).T
+    engine_note = {"median_ms": float(np.median(wall)), "p99_ms": float(np.percentile(wall, 99)),
+                   "max_ms": float(np.max(wall)), "cpu_median_ms": float(np.median(cpu)),
+                   "cpu_p99_ms": float(np.percentile(cpu, 99))}
     for look, horizon_s in LOOKS.items():
         heard = 0.03 if look == "onset" else horizon_s
         times = []
         for i in idx:
             y = resample(valid_set.audio(int(i))[:int(heard * SR)], SR, sr)
             f0 = 440.0 * 2 ** ((valid_set.notes[int(i)]["pitch"] - 69) / 12)
-            t = time.perf_counter()
+            getattr(classifier, "_memo", {}).clear()
+            t, c = time.perf_counter(), time.thread_time()
             classifier.predict(y, sr, f0)
-            times.append((time.perf_counter() - t) * 1000)
-        out[look] = {"median_ms": float(np.median(times)), "p99_ms": float(np.percentile(times, 99)),
-                     "max_ms": float(np.max(times))}
+            times.append(((time.perf_counter() - t) * 1000, (time.thread_time() - c) * 1000))
+        wall, cpu = np.array(times).T
+        out[look] = {"median_ms": float(np.median(wall)), "p99_ms": float(np.percentile(wall, 99)),
+                     "max_ms": float(np.max(wall)), "cpu_median_ms": float(np.median(cpu)),
+                     "cpu_p99_ms": float(np.percentile(cpu, 99))}
+    out["note_in_engine"] = engine_note
     return out
 
 
@@ -211,11 +241,7 @@ def evaluate(classifier, data="soundfonts", seed=0, jobs=1, cache_dir=None, prog
     train_sets, valid_set = open_sources(data, cache_dir, jobs, progress)
     valid_f = merge([extract(valid_set, seed=seed, copies=1, jobs=jobs, progress=progress,
                              cache_dir=cache_dir)])
-    looks = {}
-    for look, pipe in classifier.pipelines.items():
-        pred = pipe[1:].predict(valid_f[look])
-        acc, per = accuracy_by_family(valid_f["family"], pred)
-        looks[look] = {"accuracy": acc, "per_family": per, "predicted": pred}
+    looks = evaluate_pipelines(classifier.pipelines, valid_f, classifier.combine)
     result = {"validation": valid_set.describe(), "looks": looks, "truth": valid_f["family"],
               "training": [d.describe() for d in train_sets],
               "timing": timing(classifier, valid_set, seed=seed)}
@@ -345,11 +371,16 @@ def _card_lines(result, manifest, model_path, pngs):
     t = result.get("timing")
     if t:
         lines += ["## Prediction time", "",
-                  "One `predict(y, sr=44100, f0)` call, including resampling to 16 kHz and "
-                  "features (one thread of this machine, shared):", "",
-                  "| look | median | p99 | max |", "| --- | --- | --- | --- |"]
+                  "One `predict(y, sr=44100, f0)` call on a held-out note, including resampling "
+                  "to 16 kHz and features, with the memo of earlier looks emptied (the worst "
+                  "case; in the engine the 0.4-s look reuses the 100-ms look's answer). Wall "
+                  "clock and the calling thread's CPU time, on this machine while it was shared "
+                  f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when written):", "",
+                  "| look | wall median | wall p99 | wall max | CPU median | CPU p99 |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for look, v in t.items():
-            lines.append(f"| {LOOK_TITLES.get(look, look)} | {v['median_ms']:.2f} ms | {v['p99_ms']:.2f} ms | {v['max_ms']:.2f} ms |")
+            lines.append(f"| {LOOK_TITLES.get(look, look)} | {v['median_ms']:.2f} ms | {v['p99_ms']:.2f} ms | "
+                         f"{v['max_ms']:.2f} ms | {v['cpu_median_ms']:.2f} ms | {v['cpu_p99_ms']:.2f} ms |")
         lines.append("")
     lines += [
         "## Limits", "",
