@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from rtnote.audio.jacklog import quiet_libjack
+from rtnote.audio.jacklog import quiet_libjack, signals_held
 from rtnote.errors import ConfigError, DeviceError
 
 PORTAUDIO_HINT = ("PortAudio is not installed: apt-get install libportaudio2 (macOS: brew "
@@ -54,7 +54,8 @@ def import_sounddevice(jack_name="rtnote-in"):
                 pass  # no JACK support in this PortAudio: nothing to name
     quiet_libjack()
     try:
-        import sounddevice
+        with signals_held():  # Pa_Initialize connects to JACK: a signal must not break it
+            import sounddevice
     except (OSError, ImportError) as exc:
         raise DeviceError(f"{PORTAUDIO_HINT} ({exc})") from None
     quiet_libjack()
@@ -243,10 +244,11 @@ class LiveSource:
         # still some under load; 0.2 ms none in the soak benchmark).
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0002))
         try:
-            self._stream = sd.InputStream(device=self.index, samplerate=self.sr,
-                                          blocksize=self.blocksize, channels=self.channels,
-                                          dtype="float32", callback=self._callback)
-            self._stream.start()
+            with signals_held():  # a signal inside Pa_StartStream fails it (host error)
+                self._stream = sd.InputStream(device=self.index, samplerate=self.sr,
+                                              blocksize=self.blocksize, channels=self.channels,
+                                              dtype="float32", callback=self._callback)
+                self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
             self._stream = None
             raise DeviceError(f"cannot open input {self.index} ({self.device_name}, "
