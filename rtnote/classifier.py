@@ -189,6 +189,10 @@ def save_model(path, pipelines, looks, manifest, combine=None):
     with atomic_write(manifest_path(path)) as f:
         json.dump(manifest, f, indent=2, sort_keys=False)
         f.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in (path, manifest_path(path)):
+        os.chmod(written, 0o666 & ~umask)  # temporary files are created private
     return manifest
 
 
