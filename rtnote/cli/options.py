@@ -9,9 +9,10 @@ def add_analyzer_arguments(parser):
     group.add_argument(
         "--latency", choices=list(LATENCY_PRESETS), default="balanced",
         help="how long a new note's pitch is watched before it is reported: 'low' decides "
-             "after 2 periods of the note, 'balanced' (default) after 2.5 and two agreeing "
-             "looks, 'accurate' after 4 periods, three looks and at least 20 ms; slower "
-             "settings make fewer octave errors on low notes")
+             "after 2 periods of the note and one confident look, 'balanced' (default) after "
+             "2 periods and two agreeing looks, 'accurate' after 4 periods, three looks and at "
+             "least 20 ms. Sooner reports are corrected more often (a note_on that "
+             "'replaces' the first one); see benchmarks/RESULTS.md for measured figures")
     group.add_argument("--a4", type=float, default=440.0, metavar="HZ",
                        help="tuning reference: frequency of A4 in Hz (default 440)")
     group.add_argument("--silence-db", type=float, default=-60.0, metavar="DB",

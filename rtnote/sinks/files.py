@@ -12,6 +12,13 @@ from rtnote.events import FamilyUpdate, NoteOff, NoteOn, event_to_json
 from rtnote.families import FAMILIES, FAMILY_CHANNEL, REPRESENTATIVE_PROGRAM, UNKNOWN_CHANNEL
 
 
+def _umask():
+    """The process's file-creation mask (read without changing it for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="w"):
     """Open a temp file beside ``path``; rename it over ``path`` only if the block succeeds.
@@ -35,6 +42,7 @@ def atomic_write(path, mode="w"):
     try:
         with os.fdopen(fd, mode) as f:
             yield f
+        os.chmod(tmp, 0o666 & ~_umask())  # as a file opened normally (mkstemp makes 0600)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
