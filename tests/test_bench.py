@@ -286,6 +286,7 @@ BAD = [
     (["--jack", "--sweep"], "--jack and --sweep"),
     (["--jack", "--periods", "100"], "--periods must be powers of two"),
     (["--server", "x"], "--server needs --jack"),
+    (["--no-rt"], "--no-rt needs --jack"),
     (["--presets", "low"], "--presets needs --sweep"),
     (["--sweep", "--presets", "fast"], "--presets must name settings"),
     (["--melodies", "0"], "--melodies must be >= 1"),

@@ -57,6 +57,7 @@ class JackRun:
     transport_frames: np.ndarray = None
     rtnote_stats: dict = field(default_factory=dict)
     alignment: dict = field(default_factory=dict)
+    realtime: bool = None  # jackd --realtime (None: the user's own server)
     exit_code: int = None
     error: str = None
 
@@ -92,7 +93,9 @@ class JackRun:
     def as_dict(self):
         return {
             "period_frames": self.period, "sr": self.sr, "period_ms": self.period_ms,
-            "server": "started here (dummy driver)" if not self.external else self.server,
+            "server": (f"started here (dummy driver, {'--realtime' if self.realtime else '--no-realtime'})"
+                       if not self.external else self.server),
+            "server_realtime": self.realtime,
             "workload": {"name": self.workload.name, "duration_s": self.workload.duration_s,
                          "notes": len(self.workload.notes)},
             "exit_code": self.exit_code, "error": self.error,
@@ -140,7 +143,11 @@ def _find_port(client, suffix, timeout=10.0):
         time.sleep(0.02)
 
 
-def midi_frames_for(note_ons, midi_on, stream_start):
+#: A MIDI message arriving later than this after its note's decision is not that note's.
+MAX_TRANSPORT_S = 2.0
+
+
+def midi_frames_for(note_ons, midi_on, stream_start, max_frames=None):
     """JACK frame at which each note_on's MIDI message arrived.
 
     note_ons : list of NoteOn, in the order rtnote emitted them
@@ -148,17 +155,22 @@ def midi_frames_for(note_ons, midi_on, stream_start):
     stream_start : int
         JACK frame of rtnote's stream sample 0.
 
+    max_frames : int or None
+        Latest arrival after the decision entered JACK [frames] (None: no limit).
+
     The MIDI sink sends one note_on per event, in order: when the two lists agree note for
     note they are paired by position; otherwise each event takes the first unused message of
-    its pitch that arrived at or after its decision sample entered JACK.
+    its pitch that arrived at or after its decision sample entered JACK (and, with
+    ``max_frames``, not later than that after it).
     """
     if len(note_ons) == len(midi_on) and all(e.pitch == m[1] for e, m in zip(note_ons, midi_on)):
         return {e.note_id: m[0] for e, m in zip(note_ons, midi_on)}
     used, out = set(), {}
     for e in note_ons:
         earliest = stream_start + e.decision_sample
+        latest = earliest + max_frames if max_frames is not None else float("inf")
         for k, (frame, note) in enumerate(midi_on):
-            if k not in used and note == e.pitch and frame >= earliest:
+            if k not in used and note == e.pitch and earliest <= frame <= latest:
                 used.add(k)
                 out[e.note_id] = frame
                 break
@@ -232,7 +244,7 @@ def analyze_run(run, y, events, midi, start_frame, stream_starts, stats, xruns,
                         deadline_misses=stats.get("deadline_misses", 0))
     note_ons = [e for e in events if isinstance(e, NoteOn)]
     midi_on = [(frame, note) for frame, kind, _, note, _ in midi if kind == "on"]
-    frames = midi_frames_for(note_ons, midi_on, stream_start)
+    frames = midi_frames_for(note_ons, midi_on, stream_start, int(MAX_TRANSPORT_S * w.sr))
     alg, e2e, transport = [], [], []
     matched = dict(run.match.pairs)
     for i, n in enumerate(w.notes):
@@ -259,7 +271,7 @@ def analyze_run(run, y, events, midi, start_frame, stream_starts, stats, xruns,
 
 
 def run_once(workload, settings, period, server_name=None, sr=48000, model_args=(),
-             log=print, tail_s=1.0):
+             log=print, tail_s=1.0, realtime=True):
     """One end-to-end run (see the module docstring).
 
     Parameters
@@ -275,6 +287,8 @@ def run_once(workload, settings, period, server_name=None, sr=48000, model_args=
         Rate of the server started here.
     model_args : sequence of str
         --model options passed on to ``rtnote listen``.
+    realtime : bool
+        Start jackd with --realtime (else --no-realtime); see JackServer.
 
     Returns
     -------
@@ -283,17 +297,20 @@ def run_once(workload, settings, period, server_name=None, sr=48000, model_args=
     if server_name:
         server = JackServer.existing(server_name)
     else:
-        server = JackServer(sr=sr, period=period, prefix="rtnote-bench").start()
+        server = JackServer(sr=sr, period=period, prefix="rtnote-bench", realtime=realtime).start()
     try:
         w = workload(server.sr) if callable(workload) else workload
         if w.sr != server.sr:
             w = w.resampled(server.sr)
         run = JackRun(server.period, server.sr, server.name, server.external, w)
+        run.realtime = None if server.external else server.realtime
         if not np.any(w.y):
             raise JackError("the audio is silent: nothing to measure")
         tag = f"bench-{os.getpid()}-{period}"
+        how = "" if server.external else (" (jackd --realtime)" if server.realtime
+                                          else " (jackd --no-realtime)")
         log(f"rtnote: bench --jack: -p {server.period} at {server.sr} Hz "
-            f"({run.period_ms:.2f} ms), {w.duration_s:.1f} s of audio")
+            f"({run.period_ms:.2f} ms){how}, {w.duration_s:.1f} s of audio")
         with tempfile.TemporaryDirectory(prefix="rtnote-bench-jack-") as tmp:
             stats_path = os.path.join(tmp, "stats.json")
             tap_path = os.path.join(tmp, "tap.json")
@@ -351,8 +368,10 @@ def run_once(workload, settings, period, server_name=None, sr=48000, model_args=
     return run
 
 
-def run_all(workload, settings, periods, server_name=None, sr=48000, model_args=(), log=print):
+def run_all(workload, settings, periods, server_name=None, sr=48000, model_args=(), log=print,
+            realtime=True):
     """:func:`run_once` at each period (one server each), or once on ``server_name``."""
     if server_name:
         return [run_once(workload, settings, None, server_name, sr, model_args, log)]
-    return [run_once(workload, settings, p, None, sr, model_args, log) for p in periods]
+    return [run_once(workload, settings, p, None, sr, model_args, log, realtime=realtime)
+            for p in periods]

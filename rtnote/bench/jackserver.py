@@ -60,12 +60,17 @@ class JackServer:
         JACK period (``-p``): frames per process cycle.
     prefix : str
         Start of the server's unique name.
+    realtime : bool
+        ``jackd --realtime`` (its threads and its clients' process threads at realtime
+        priority, as on a musician's machine; where that is not allowed jackd goes on
+        without) instead of ``--no-realtime`` (the tests' choice).
     """
 
-    def __init__(self, sr=SR, period=PERIOD, prefix="rtnote-test"):
+    def __init__(self, sr=SR, period=PERIOD, prefix="rtnote-test", realtime=False):
         self.name = f"{prefix}-{os.getpid()}-{random.randrange(1 << 30)}"
         self.sr = int(sr)
         self.period = int(period)
+        self.realtime = bool(realtime)
         self.proc = None
         self.external = False
 
@@ -116,8 +121,8 @@ class JackServer:
             return self
         jack = _quiet_jack()
         self.proc = subprocess.Popen(
-            ["jackd", "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.sr),
-             "-p", str(self.period)],
+            ["jackd", "-n", self.name, "--realtime" if self.realtime else "--no-realtime",
+             "-d", "dummy", "-r", str(self.sr), "-p", str(self.period)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -212,7 +212,8 @@ def jack_tables(runs):
     the claim 'end-to-end median <= algorithmic median + one period' per period."""
     tables = []
     for run in runs:
-        where = "server started here, dummy driver" if not run.external else f"server {run.server}"
+        where = (f"server started here, dummy driver, {'--realtime' if run.realtime else '--no-realtime'}"
+                 if not run.external else f"server {run.server}")
         title = (f"end to end through JACK: -p {run.period} ({run.period_ms:.2f} ms) at {run.sr} Hz, "
                  f"{where}; {run.workload.name}")
         figures = {"algorithmic (decision sample - onset)": run.algorithmic,

@@ -66,6 +66,10 @@ def add_parser(sub, name):
                           "starting one; its own period and rate are used")
     run.add_argument("--samplerate", type=int, default=48000, metavar="HZ",
                      help="--jack: rate of the server started here (default 48000)")
+    run.add_argument("--no-rt", action="store_true",
+                     help="--jack: start jackd with --no-realtime (as the tests do); default "
+                          "--realtime, as on a musician's machine (jackd goes on without where "
+                          "realtime priority is not allowed)")
     run.add_argument("--presets", default=None, metavar="NAMES",
                      help="--sweep: latency settings to compare (default: all, "
                           "e.g. low,balanced,accurate)")
@@ -82,7 +86,8 @@ def _check(args):
     if args.jack and args.sweep:
         raise ConfigError("--jack and --sweep measure different things: give one")
     for flag, needs, value in (("--server", "--jack", args.server),
-                               ("--presets", "--sweep", args.presets)):
+                               ("--presets", "--sweep", args.presets),
+                               ("--no-rt", "--jack", args.no_rt or None)):
         if value is not None and not getattr(args, needs[2:]):
             raise ConfigError(f"{flag} needs {needs}")
     if args.jack and args.realtime:
@@ -263,7 +268,8 @@ def _run_jack(args, settings, periods, console, err):
         raise RtnoteError(f"rtnote bench --jack needs JACK: {reason}")
     model_args = _listen_model_args(args)
     runs = endtoend.run_all(lambda sr: _workload(args, sr), settings, periods, args.server,
-                            args.samplerate, model_args=model_args, log=err.print)
+                            args.samplerate, model_args=model_args, log=err.print,
+                            realtime=not args.no_rt)
     for table in report.jack_tables(runs):
         console.print(table)
     if args.json:
