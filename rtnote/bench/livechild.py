@@ -27,8 +27,12 @@ from rtnote.audio.ringbuffer import RingBuffer
 
 
 class SoundStartRing(RingBuffer):
-    """A RingBuffer whose reader notes the stream index of every non-zero sample that follows
-    at least ``min_silence`` samples of exact zeros (or the stream start): ``starts``.
+    """A RingBuffer whose reader notes where sounds begin and end around silences.
+
+    ``starts``: stream index of every non-zero sample that follows at least ``min_silence``
+    samples of exact zeros (or the stream start). ``ends``: stream index of every non-zero
+    sample followed by at least ``min_silence`` exact zeros (the last one once
+    :meth:`finish` is called).
 
     Parameters
     ----------
@@ -36,29 +40,40 @@ class SoundStartRing(RingBuffer):
     min_silence : int >= 0 [samples]
     """
 
-    MAX_STARTS = 100000
+    MAX_MARKS = 100000
 
     def __init__(self, capacity, min_silence=0, max_gaps=1024):
         super().__init__(capacity, max_gaps)
         self.min_silence = int(min_silence)
         self.starts = []  # stream indices [samples]
+        self.ends = []
         self._pos = 0  # stream index of the next sample read (gaps included)
         self._last_nonzero = -1  # stream index of the last non-zero sample read
+        self._last_real = False  # _last_nonzero is a sample heard (not a gap's edge)
 
     def read(self, n, out=None):
         samples, gap = super().read(n, out)
         self._pos += gap
         if gap:
             self._last_nonzero = self._pos - 1  # lost audio is not known silence
-        if len(samples) and len(self.starts) < self.MAX_STARTS:
+            self._last_real = False
+        if len(samples) and len(self.starts) < self.MAX_MARKS:
             nonzero = np.flatnonzero(samples) + self._pos
             if len(nonzero):
                 previous = np.concatenate(([self._last_nonzero], nonzero[:-1]))
-                after_silence = nonzero[nonzero - previous - 1 >= self.min_silence]
-                self.starts += [int(i) for i in after_silence]
+                after = np.flatnonzero(nonzero - previous - 1 >= self.min_silence)
+                self.starts += [int(nonzero[k]) for k in after]
+                self.ends += [int(previous[k]) for k in after if k > 0 or self._last_real]
                 self._last_nonzero = int(nonzero[-1])
+                self._last_real = True
         self._pos += len(samples)
         return samples, gap
+
+    def finish(self):
+        """At the end of the stream: the last sound ended if silence followed it."""
+        if self._last_real and self._pos - self._last_nonzero - 1 >= self.min_silence:
+            self.ends.append(int(self._last_nonzero))
+            self._last_real = False
 
     @property
     def first_sound(self):
@@ -67,8 +82,8 @@ class SoundStartRing(RingBuffer):
 
 
 def main(argv=None):
-    """Run ``rtnote listen ARGS`` with the tap; write {first_sound_sample, sound_starts, ...}
-    to TAP.json."""
+    """Run ``rtnote listen ARGS`` with the tap; write {first_sound_sample, sound_starts,
+    sound_ends, ...} to TAP.json."""
     argv = list(sys.argv[1:] if argv is None else argv)
     tap_path, min_silence_s, listen_args = argv[0], float(argv[1]), argv[2:]
     import rtnote.engine
@@ -88,7 +103,9 @@ def main(argv=None):
     tap = {"first_sound_sample": None, "sr": None}
     if engines:
         engine = engines[-1]
+        engine.ring.finish()
         tap = {"first_sound_sample": engine.ring.first_sound, "sound_starts": engine.ring.starts,
+               "sound_ends": engine.ring.ends,
                "sr": engine.analyzer.sr,
                "hop_length": engine.analyzer.hop_length,
                "samples_seen": engine.analyzer.samples_seen}

@@ -216,8 +216,9 @@ def jack_tables(runs):
                  if not run.external else f"server {run.server}")
         title = (f"end to end through JACK: -p {run.period} ({run.period_ms:.2f} ms) at {run.sr} Hz, "
                  f"{where}; {run.workload.name}")
-        figures = {"algorithmic (decision sample - onset)": run.algorithmic,
-                   "end to end (MIDI frame - onset frame)": run.end_to_end}
+        figures = {"end to end, all notes (MIDI frame - onset frame)": run.end_to_end,
+                   "end to end, exact-split notes": run.end_to_end_exact,
+                   "algorithmic, exact-split notes (decision - onset)": run.algorithmic}
         table = latency_table(title, figures, run.health)
         if run.file_algorithmic is not None:
             f = run.file_algorithmic
@@ -240,8 +241,10 @@ def jack_tables(runs):
         al = run.alignment or {}
         if al:
             notes.add_row("stream alignment", f"{al['anchors']} of {al['audio_sounds_after_silence']} "
-                          "sounds after silence found in rtnote's stream; "
-                          f"{al['input_frames_lost']} input frames lost between them")
+                          "sounds after silence found in rtnote's stream, "
+                          f"{al['sounds_without_loss']} of them lost no input frame (their notes "
+                          f"are the exact-split ones); {al['input_frames_lost']} input frames "
+                          "lost between sounds")
         comp = run.rtnote_stats.get("compute") or {}
         if comp.get("hops"):
             notes.add_row("compute per hop (live)", f"median {comp['median_ms']:.3f} ms, p99 "
@@ -250,20 +253,21 @@ def jack_tables(runs):
         if run.error:
             notes.add_row("[red]error[/]", run.error)
         tables.append(notes)
-    claim = Table(title="end-to-end median <= algorithmic median + one JACK period?",
-                  title_justify="left")
-    for col in ("period", "algorithmic median", "+ one period", "end-to-end median", "holds",
-                "run health"):
+    claim = Table(title="end-to-end median <= algorithmic median + one JACK period? "
+                        "(exact-split notes)", title_justify="left")
+    for col in ("period", "notes", "algorithmic median", "+ one period", "end-to-end median",
+                "holds", "run health"):
         claim.add_column(col, justify="right" if col not in ("holds", "run health") else "left")
     for run in runs:
         c = run.claim()
         if c is None:
-            claim.add_row(str(run.period), "--", "--", "--", "no matched notes", run.health.describe()
-                          if run.health else "--")
+            claim.add_row(str(run.period), "0", "--", "--", "--", "no exact-split notes",
+                          run.health.describe() if run.health else "--")
             continue
         holds = "[green]yes[/]" if c["holds"] else "[bold red]NO[/]"
         health = "clean" if run.health.clean else f"[bold red]{run.health.describe()}[/]"
-        claim.add_row(f"{run.period} fr ({c['period_ms']:.2f} ms)", _ms(c["algorithmic_median_ms"]),
+        claim.add_row(f"{run.period} fr ({c['period_ms']:.2f} ms)", str(c["notes"]),
+                      _ms(c["algorithmic_median_ms"]),
                       _ms(c["bound_ms"]), _ms(c["e2e_median_ms"]), holds, health)
     tables.append(claim)
     return tables
@@ -278,14 +282,14 @@ def jack_plot(runs, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for run in runs:
         alg = run.algorithmic.latency_s * 1e3
-        e2e = run.end_to_end.latency_s * 1e3
+        e2e = run.end_to_end_exact.latency_s * 1e3
         axes[0].scatter(alg, e2e, s=10, label=f"-p {run.period}")
         t = run.transport_frames / run.sr * 1e3
         axes[1].hist(t, bins=30, alpha=0.55, label=f"-p {run.period} ({run.period_ms:.2f} ms)")
         axes[1].axvline(run.period_ms, ls="--", lw=1)
     top = max([float(np.max(r.end_to_end.latency_s)) * 1e3 for r in runs if r.end_to_end.n] + [10])
     axes[0].plot([0, top], [0, top], color="grey", lw=0.8, label="end to end = algorithmic")
-    axes[0].set_xlabel("algorithmic latency [ms]")
+    axes[0].set_xlabel("algorithmic latency [ms] (notes whose split is exact)")
     axes[0].set_ylabel("end-to-end latency [ms] (MIDI frame - onset frame)")
     axes[0].legend(fontsize=8)
     axes[1].set_xlabel("transport: end to end - algorithmic [ms] (dashed: one period)")
