@@ -187,12 +187,17 @@ def sweep_plot(points, path, workload_name):
     """PNG: note F1 and low-note pitch accuracy against median latency, one point a preset."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    points = sorted(points, key=lambda p: p.result.latency.number("median", shown_beside=True) or 0)
     xs = [p.result.latency.number("median", shown_beside=True) for p in points]
     f1 = [p.result.match.f1 for p in points]
     low = [p.low_notes["accuracy"] for p in points]
     ax.plot(xs, f1, "o-", label="note F1 (onset 50 ms, pitch 50 cents)")
     ax.plot(xs, [v if v is not None else float("nan") for v in low], "s--",
             label=f"low-note pitch accuracy (below MIDI {points[0].low_notes['below_midi']})")
+    for x, y, p in zip(xs, low, points):
+        if y is not None:
+            ax.annotate(f"{100 * y:.0f}%", (x, y), textcoords="offset points", xytext=(4, -12),
+                        fontsize=7)
     for x, y, p in zip(xs, f1, points):
         ax.annotate(p.preset, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
     ax.set_xlabel("median algorithmic latency [ms]")
