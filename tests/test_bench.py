@@ -287,6 +287,7 @@ BAD = [
     (["--jack", "--periods", "100"], "--periods must be powers of two"),
     (["--server", "x"], "--server needs --jack"),
     (["--no-rt"], "--no-rt needs --jack"),
+    (["--periods", "128"], "--periods needs --jack"),
     (["--presets", "low"], "--presets needs --sweep"),
     (["--sweep", "--presets", "fast"], "--presets must name settings"),
     (["--melodies", "0"], "--melodies must be >= 1"),

@@ -59,7 +59,7 @@ def add_parser(sub, name):
                           "possible); per-hop compute and deadline misses are then the live ones")
     run.add_argument("--blocksize", type=int, default=256, metavar="SAMPLES",
                      help="source block size in samples, like an audio callback's (default 256)")
-    run.add_argument("--periods", default="128,256", metavar="FRAMES[,FRAMES]",
+    run.add_argument("--periods", default=None, metavar="FRAMES[,FRAMES]",
                      help="--jack: JACK periods (-p) to run at, one server each (default 128,256)")
     run.add_argument("--server", metavar="NAME",
                      help="--jack: use this running JACK server (e.g. 'default') instead of "
@@ -87,6 +87,7 @@ def _check(args):
         raise ConfigError("--jack and --sweep measure different things: give one")
     for flag, needs, value in (("--server", "--jack", args.server),
                                ("--presets", "--sweep", args.presets),
+                               ("--periods", "--jack", args.periods),
                                ("--no-rt", "--jack", args.no_rt or None)):
         if value is not None and not getattr(args, needs[2:]):
             raise ConfigError(f"{flag} needs {needs}")
@@ -192,7 +193,7 @@ def run_bench(args):
     if args.plot:
         _need("matplotlib", "pip install matplotlib (or pip install 'rtnote[bench]')")
     settings = settings_from_args(args)
-    periods = parse_periods(args.periods) if args.jack else None
+    periods = parse_periods(args.periods or "128,256") if args.jack else None
     presets = parse_presets(args.presets) if args.sweep else None
     console = Console()
     err = Console(stderr=True)
