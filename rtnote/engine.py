@@ -93,11 +93,14 @@ class Engine:
         Ring buffer size.
     max_step_hops : int > 0
         Most hops analyzed per worker step (when audio has piled up).
+    recorder : rtnote.sinks.files.AudioRecorder or None
+        Gets the audio as the analyzer hears it (``write``), lost audio as ``skip``.
     """
 
-    def __init__(self, analyzer, sinks=(), ring_s=2.0, max_step_hops=64):
+    def __init__(self, analyzer, sinks=(), ring_s=2.0, max_step_hops=64, recorder=None):
         self.analyzer = analyzer
         self.sinks = list(sinks)
+        self.recorder = recorder
         self.ring = RingBuffer(int(ring_s * analyzer.sr))
         self.max_step = max_step_hops * analyzer.hop_length
         self.stats = ComputeStats(analyzer.hop_length / analyzer.sr)
@@ -157,6 +160,12 @@ class Engine:
                         self.error = exc
                     self._stop.set()
 
+    def _skip(self, n_samples):
+        """Audio lost before the analyzer saw it [samples]."""
+        self._emit(self.analyzer.skip(n_samples))
+        if self.recorder is not None:
+            self.recorder.skip(n_samples)
+
     def _work(self):
         analyzer, ring, source = self.analyzer, self.ring, self.source
         hop = analyzer.hop_length
@@ -169,12 +178,12 @@ class Engine:
                     continue
                 samples, gap = ring.read(self.max_step)
                 if gap:
-                    self._emit(analyzer.skip(gap))
+                    self._skip(gap)
                 if len(samples) == 0:
                     if done and ring.available() == 0:
                         lost = ring.lost_at_end()  # the source has stopped writing
                         if lost:
-                            self._emit(analyzer.skip(lost))
+                            self._skip(lost)
                         break
                     continue
                 t0 = time.perf_counter()
@@ -183,6 +192,8 @@ class Engine:
                 events = analyzer.process(samples)
                 self.stats.add(time.perf_counter() - t0, len(samples) // hop)
                 self._emit(events)
+                if self.recorder is not None:
+                    self.recorder.write(samples)
         except Exception as exc:  # noqa: BLE001 - reported by run(), notes still ended
             if self.error is None:
                 self.error = exc

@@ -206,6 +206,11 @@ class LiveRun:
             The first file that could not be written.
         """
         failed = None
+        if self.engine.recorder is not None:
+            try:
+                self.engine.recorder.close()
+            except OutputError as exc:
+                failed = exc
         if self.recorded is not None:
             for sink_type, path in ((MidiFileSink, self.midi_file), (JsonLinesSink, self.events_file)):
                 if path:

@@ -82,6 +82,7 @@ def played_melody(jack_server, renderer_factory, tmp_path_factory):
 
     y, notes = melody_at_48k(renderer_factory)
     tmp = tmp_path_factory.mktemp("live")
-    run = play_through_rtnote(jack_server, y, ["-o", str(tmp / "live.mid")], tmp_path=tmp)
-    run.y, run.notes, run.midi_file = y, notes, tmp / "live.mid"
+    run = play_through_rtnote(jack_server, y, ["-o", str(tmp / "live.mid"),
+                                               "--record", str(tmp / "heard.wav")], tmp_path=tmp)
+    run.y, run.notes, run.midi_file, run.heard = y, notes, tmp / "live.mid", tmp / "heard.wav"
     return run

@@ -7,7 +7,7 @@ itself, and prints one line per note when the output is not a terminal. Everythi
 """
 
 from rtnote.cli.live_options import (add_live_arguments, check_output_paths, formatter,
-                                     load_classifier, open_midi, view_mode)
+                                     load_classifier, open_midi, open_recorder, view_mode)
 from rtnote.cli.options import add_analyzer_arguments, settings_from_args
 
 EXAMPLES = """examples:
@@ -57,11 +57,12 @@ def run(args):
     from rtnote.live import LiveRun
 
     settings = settings_from_args(args)
-    check_output_paths(args.output, args.events, args.stats)
+    check_output_paths(args.output, args.events, args.stats, args.record)
     classifier = _demo_classifier(args)
     view = view_mode(args)
     source = FileSource(demo_path(), blocksize=256, paced=True)
-    engine = Engine(Analyzer(source.sr, settings, classifier))
+    engine = Engine(Analyzer(source.sr, settings, classifier),
+                    recorder=open_recorder(args, source.sr))
     midi, midi_desc = open_midi(args)
     announce = (f"rtnote: demo: bundled clip, {source.duration_s:.0f} s at {source.sr} Hz, "
                 "played in real time")

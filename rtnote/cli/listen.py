@@ -7,7 +7,7 @@ ends it cleanly: every note that is on gets its note_off first.
 """
 
 from rtnote.cli.live_options import (add_live_arguments, check_output_paths, formatter,
-                                     load_classifier, open_midi, view_mode)
+                                     load_classifier, open_midi, open_recorder, view_mode)
 from rtnote.cli.options import add_analyzer_arguments, settings_from_args
 
 EXAMPLES = """examples:
@@ -48,7 +48,7 @@ def run(args):
     from rtnote.live import LiveRun
 
     settings = settings_from_args(args)
-    check_output_paths(args.output, args.events, args.stats)
+    check_output_paths(args.output, args.events, args.stats, args.record)
     classifier = load_classifier(args)
     view = view_mode(args)
     midi, midi_desc = open_midi(args)  # before PortAudio's JACK client exists (JACK notes)
@@ -56,7 +56,8 @@ def run(args):
         import_sounddevice(args.jack_name)
         source = LiveSource(args.device, args.samplerate, args.blocksize, args.channels,
                             args.host_api)
-        engine = Engine(Analyzer(source.sr, settings, classifier))
+        engine = Engine(Analyzer(source.sr, settings, classifier),
+                        recorder=open_recorder(args, source.sr))
     except BaseException:
         if midi is not None:
             midi.close()

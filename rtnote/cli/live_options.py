@@ -10,7 +10,7 @@ VIEWS = ("auto", "rich", "plain", "json", "none")
 
 
 def add_live_arguments(parser):
-    """Add --view, the MIDI options, -o/--events and --stats to ``parser``."""
+    """Add --view, the MIDI options, -o/--events, --record and --stats to ``parser``."""
     out = parser.add_argument_group("output")
     out.add_argument("--view", choices=VIEWS, default="auto",
                      help="'rich': the live terminal view; 'plain': one line per event; "
@@ -23,6 +23,9 @@ def add_live_arguments(parser):
                      help="also write the notes to this MIDI file at the end")
     out.add_argument("--events", metavar="OUT.jsonl",
                      help="also write the events to this JSON-lines file at the end")
+    out.add_argument("--record", metavar="OUT.wav",
+                     help="record the audio rtnote heard (mono, .wav or .flac), as it goes; "
+                          "`rtnote transcribe` on it gives the same notes")
     out.add_argument("--stats", metavar="OUT.json",
                      help="write the run's counters (latency, compute per hop, overflows, "
                           "dropped cycles) as JSON at the end")
@@ -68,6 +71,13 @@ def check_output_paths(*paths):
             raise OutputError(f"cannot write {path}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK):
             raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+
+
+def open_recorder(args, sr):
+    """The AudioRecorder --record asks for, or None."""
+    from rtnote.sinks.files import AudioRecorder
+
+    return AudioRecorder(args.record, sr) if args.record else None
 
 
 def view_mode(args):

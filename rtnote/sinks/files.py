@@ -6,6 +6,7 @@ import os
 import tempfile
 
 import mido
+import numpy as np
 
 from rtnote.errors import OutputError
 from rtnote.events import FamilyUpdate, NoteOff, NoteOn, event_to_json
@@ -150,3 +151,63 @@ class MidiFileSink(EventList):
         mid = self.to_midifile()
         with atomic_write(self.path, "wb") as f:
             mid.save(file=f)
+
+
+class AudioRecorder:
+    """Writes the audio the analyzer heard (mono, at the stream's rate) as it goes, into a
+    temp file renamed over ``path`` at :meth:`close`: the recording of a run, kept also
+    when the run ends on an error or Ctrl-C. Audio lost to overflows or dropped cycles is
+    written as silence, so a sample's position in the file is its position in the events.
+
+    Parameters
+    ----------
+    path : str or path-like
+        .wav (32-bit float) or .flac (24-bit), by its extension.
+    sr : int [Hz]
+    """
+
+    def __init__(self, path, sr):
+        import soundfile
+
+        self.path = os.fspath(path)
+        self.frames = 0
+        kind = os.path.splitext(self.path)[1].lower()
+        if kind not in (".wav", ".flac"):
+            raise OutputError(f"cannot record to {path}: give a .wav or .flac file")
+        folder = os.path.dirname(os.path.abspath(self.path))
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=".rtnote-", suffix=".part", dir=folder)
+            os.close(fd)
+            self._file = soundfile.SoundFile(
+                self._tmp, "w", samplerate=int(sr), channels=1,
+                format=kind[1:].upper(), subtype="FLOAT" if kind == ".wav" else "PCM_24")
+        except (OSError, RuntimeError) as exc:
+            raise OutputError(f"cannot record to {path}: {exc}") from None
+
+    def write(self, samples):
+        """Append float32 samples in [-1, 1]."""
+        try:
+            self._file.write(samples)
+        except (OSError, RuntimeError) as exc:
+            raise OutputError(f"cannot record to {self.path}: {exc}") from None
+        self.frames += len(samples)
+
+    def skip(self, n_samples):
+        """Append ``n_samples`` of silence (audio that never reached the analyzer)."""
+        while n_samples > 0:
+            n = min(n_samples, 1 << 16)
+            self.write(np.zeros(n, dtype=np.float32))
+            n_samples -= n
+
+    def close(self):
+        """Finish the file and rename it into place (idempotent)."""
+        if self._file.closed:
+            return
+        try:
+            self._file.close()
+            os.chmod(self._tmp, 0o666 & ~_umask())
+            os.replace(self._tmp, self.path)
+        except (OSError, RuntimeError) as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            raise OutputError(f"cannot record to {self.path}: {exc}") from None
