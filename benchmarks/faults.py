@@ -16,7 +16,8 @@ Sections (each counted; "must be 0" figures are the ones that break the promise)
   order) through the engine as fast as possible, with the shipped family model: resident
   memory along the run, the sample clock against the sample count, deadline misses, and each
   repeat's events against the same audio run alone.
-- live: 10 minutes played through JACK into ``rtnote listen`` (benchmarks/live_soak.py).
+- live: 10 minutes played through JACK (jackd --realtime, as on a musician's machine) into
+  ``rtnote listen`` (benchmarks/live_soak.py).
 - signals: SIGINT/SIGTERM at random moments of ``rtnote listen --midi-out`` on JACK with a
   melody playing and a receiver (start-up included), and of ``rtnote demo``.
 - server: the JACK server stopping mid-note, half of the times coming back at once.
@@ -375,7 +376,7 @@ def run_soak(hours, seed):
 
 def run_live(minutes):
     out = os.path.join(HERE, "out", "faults_live_soak.json")
-    cmd = [sys.executable, os.path.join(HERE, "live_soak.py"), "--minutes", str(minutes), "--out", out]
+    cmd = [sys.executable, os.path.join(HERE, "live_soak.py"), "--minutes", str(minutes), "--realtime", "--out", out]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=minutes * 60 + 900)
     if proc.returncode not in (0, 1) or not os.path.exists(out):
         return {"error": proc.stderr.strip().splitlines()[-1:] or f"exit {proc.returncode}"}
