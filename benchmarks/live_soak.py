@@ -112,6 +112,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--period", type=int, default=256, help="JACK period [frames]")
+    parser.add_argument("--model", default=None,
+                        help="rtnote's --model (default: the shipped model; 'none': no families)")
     parser.add_argument("--out", default=None,
                         help="result file (default benchmarks/out/live_soak[_baseline].json)")
     parser.add_argument("--realtime", action="store_true",
@@ -131,14 +133,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     stats_path = args.out + ".rtnote-stats.json"
     server = start_server(args, sr)
-    model_args = []
-    try:
-        from rtnote.classifier import default_model_path
-
-        if not os.path.exists(default_model_path()):
-            model_args = ["--model", "none"]
-    except ImportError:
-        pass
+    model_args = ["--model", args.model] if args.model else []
     events_path = args.out + ".rtnote-events.jsonl"
     try:
         client = JackClient(server)
@@ -175,7 +170,7 @@ def main():
     drift = clock_drift(events_path, truth, sr)
     result = {
         "played_s": round(len(y) / sr, 1), "wall_s": round(wall, 1), "sr": sr,
-        "jack_period": args.period, "realtime": args.realtime, "exit_code": code, "model": "none" if model_args else "default",
+        "jack_period": args.period, "realtime": args.realtime, "exit_code": code, "model": args.model or "default",
         "notes_played": len(truth), "midi_note_ons": len(on_frames),
         "notes_found_within_0.5s": len(latencies),
         "e2e_latency_ms": ({"median": float(np.median(lat)), "p95": float(np.percentile(lat, 95)),
