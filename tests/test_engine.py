@@ -84,3 +84,38 @@ def test_midi_file_and_events_carry_the_same_notes(melody_wav, tmp_path):
     assert [p for _, p in on_times] == [p for _, p in expected]
     tick_s = mido.tick2second(1, mid.ticks_per_beat, 500000)
     assert np.allclose([t for t, _ in on_times], [t for t, _ in expected], atol=tick_s)
+
+
+def test_recording_is_the_audio_the_analyzer_heard(melody_wav, tmp_path):
+    """--record: the engine's recorder gets every sample it analyzed, lost audio as silence,
+    and the file appears only when it is complete."""
+    import soundfile as sf
+
+    from rtnote.audio.sources import FileSource
+    from rtnote.engine import Engine
+    from rtnote.errors import OutputError
+    from rtnote.sinks.files import AudioRecorder
+
+    path, _ = melody_wav
+    y, sr = sf.read(path, dtype="float32")
+    out = tmp_path / "heard.wav"
+    recorder = AudioRecorder(out, sr)
+    Engine(Analyzer(sr), recorder=recorder).run(FileSource(path, blocksize=300))
+    assert not out.exists()  # written to a temp file until closed
+    recorder.close()
+    heard, heard_sr = sf.read(out, dtype="float32")
+    assert heard_sr == sr
+    np.testing.assert_array_equal(heard, y[:len(heard)])
+    assert len(y) - len(heard) < 128  # all but the last partial hop
+
+    gap = tmp_path / "gap.flac"
+    recorder = AudioRecorder(gap, 8000)
+    recorder.write(np.full(10, 0.5, np.float32))
+    recorder.skip(5)
+    recorder.write(np.full(3, -0.25, np.float32))
+    recorder.close()
+    np.testing.assert_allclose(sf.read(gap, dtype="float32")[0],
+                               [0.5] * 10 + [0.0] * 5 + [-0.25] * 3, atol=1e-6)
+    with pytest.raises(OutputError, match="give a .wav or .flac"):
+        AudioRecorder(tmp_path / "x.mp3", 8000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gap.flac", "heard.wav"]
