@@ -61,9 +61,9 @@ def run(args):
     classifier = _demo_classifier(args)
     view = view_mode(args)
     source = FileSource(demo_path(), blocksize=256, paced=True)
+    midi, midi_desc = open_midi(args)
     engine = Engine(Analyzer(source.sr, settings, classifier),
                     recorder=open_recorder(args, source.sr))
-    midi, midi_desc = open_midi(args)
     announce = (f"rtnote: demo: bundled clip, {source.duration_s:.0f} s at {source.sr} Hz, "
                 "played in real time")
     if midi_desc:
