@@ -1,5 +1,5 @@
 """`rtnote bench --jack`: the end-to-end arithmetic on JACK's frame clock (hand-made frames,
-no server), the tap that aligns rtnote's stream with JACK's frames, and real runs through a
+no server), the rule that aligns rtnote's stream with JACK's frames, and real runs through a
 JACK server (dummy driver): one the bench starts at -p 128, one on the test session's own
 server (--server, -p 256). No timed assertions: only identities and causality.
 """
@@ -12,40 +12,23 @@ import pytest
 from conftest import require
 from rtnote.bench import workload
 from rtnote.bench.endtoend import JackRun, align, analyze_run, midi_frames_for, sound_ends, sound_starts
-from rtnote.bench.livechild import SoundStartRing
 from rtnote.bench.workload import RefNote
 from rtnote.events import NoteOff, NoteOn
 
 SR = 48000
 
 
-def test_first_sound_ring_finds_the_audio_after_silence():
-    ring = SoundStartRing(10000, min_silence=100)  # the rtnote-side tap
+def test_sounds_are_found_after_and_before_silence():
+    """The rule that finds sounds in the played audio and in rtnote's recording of it."""
     noise = np.full(50, 0.01, dtype=np.float32)
-    blocks = [noise, np.zeros(80, np.float32), noise, np.zeros(150, np.float32),
-              np.concatenate((np.zeros(30, np.float32), np.ones(5, np.float32)))]
-    for block in blocks:
-        ring.write(block)
-        ring.read(len(block))
-    # noise at 0-49, 80 zeros, noise at 130-179, 150 + 30 zeros, sound at 360
-    assert ring.first_sound == 360 and ring.starts == [360] and ring.ends == [179]
-    ring.write(np.zeros(100, np.float32))
-    ring.read(100)
-    ring.finish()
-    assert ring.ends == [179, 364]
-    assert list(sound_starts(np.concatenate(blocks), 100)) == [360]  # the same rule
-
-
-def test_first_sound_ring_counts_dropped_samples_in_the_stream_index():
-    ring = SoundStartRing(300, min_silence=100)
-    ring.write(np.zeros(200, np.float32))
-    assert not ring.write(np.zeros(200, np.float32))  # dropped: 200 samples lost
-    ring.read(300)
-    ring.write(np.zeros(150, np.float32))
-    ring.write(np.ones(10, np.float32))
-    ring.read(300)
-    # 200 read + 200 lost (not known to be silence) + 150 zeros: sound at stream index 550
-    assert ring.first_sound == 550
+    heard = np.concatenate([noise, np.zeros(80, np.float32), noise, np.zeros(150, np.float32),
+                            np.zeros(30, np.float32), np.ones(5, np.float32)])
+    # noise at 0-49, 80 zeros, noise at 130-179, 180 zeros, sound at 360-364
+    assert list(sound_starts(heard, 100)) == [360]
+    assert list(sound_ends(heard, 100)) == [179]  # the last sound has no silence after it yet
+    heard = np.concatenate([heard, np.zeros(100, np.float32)])
+    assert list(sound_ends(heard, 100)) == [179, 364]
+    assert list(sound_starts(heard, 100, silent_before=True)) == [0, 360]
 
 
 def test_end_to_end_arithmetic_on_hand_made_frames():

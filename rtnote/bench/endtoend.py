@@ -4,9 +4,10 @@ to the frame its MIDI note_on arrives, on JACK's frame clock (DESIGN.md sections
 One run, at one JACK period:
 
 1. a server with the dummy driver is started (or the user's own is used);
-2. ``rtnote listen --view json --midi-out ... --midi-api jack`` runs as a subprocess (through
-   :mod:`rtnote.bench.livechild`, which only adds a tap that finds where the audio begins in
-   its input stream);
+2. ``rtnote listen --view json --midi-out ... --midi-api jack --record HEARD.wav`` runs,
+   unchanged, as a subprocess; its recording (what the analyzer heard, sample for sample)
+   shows where the played audio's sounds begin and end in its input stream (audio its ring
+   buffer lost is recorded as silence; such a run shows its overflows in its health);
 3. a JACK client (:class:`rtnote.bench.jackserver.JackClient`) plays the workload into
    rtnote's input from a known frame ``A`` and timestamps every MIDI message it receives;
 4. per matched note, with ``i0`` the first non-zero sample of the audio and ``k0`` the index
@@ -34,13 +35,15 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import soundfile as sf
 
 from rtnote.bench.jackserver import JackClient, JackError, JackServer, Rtnote
 from rtnote.bench.measure import Health, LatencyFigure, match_notes
 from rtnote.bench.workload import RefNote
 from rtnote.events import FamilyUpdate, NoteOff, NoteOn
 
-#: The player's lead-in of digital silence before the audio [seconds]; the tap needs half.
+#: The player's lead-in of digital silence before the audio [seconds]; a sound start needs
+#: half of it before.
 LEAD_IN_S = 0.4
 
 
@@ -189,7 +192,7 @@ def midi_frames_for(note_ons, midi_on, stream_start, max_frames=None):
 
 def sound_starts(y, min_silence, silent_before=False):
     """Indices of the non-zero samples of ``y`` that follow at least ``min_silence`` exact
-    zeros (or the start): where the tap of rtnote's stream will see sounds begin.
+    zeros (or the start): where sounds begin, in the played audio or in rtnote's recording.
     ``silent_before``: ``y`` is played after silence, so its first sound always counts."""
     nonzero = np.flatnonzero(y)
     before = -1 - (min_silence if silent_before else 0)
@@ -255,10 +258,11 @@ def analyze_run(run, y, events, midi, start_frame, stream_starts, stats, xruns,
     y : np.ndarray
         The audio played from JACK frame ``start_frame`` (after silence, and followed by it).
     stream_starts, stream_ends : list of int [samples]
-        Where rtnote's stream saw sounds begin after silence and end before one (the tap);
+        Where rtnote's stream saw sounds begin after silence and end before one (its
+        recording);
         the first start is the audio's first sound.
     min_silence : int or None [samples]
-        The tap's silence; None: only the first sound aligns.
+        The silence around a sound; None: only the first sound aligns.
 
     A note's split into algorithmic + transport is exact when no input frame was lost
     between the start of its sound and the end of it (both seen in rtnote's stream); the
@@ -377,9 +381,8 @@ def run_once(workload, settings, period, server_name=None, sr=48000, model_args=
             f"({run.period_ms:.2f} ms){how}, {w.duration_s:.1f} s of audio")
         with tempfile.TemporaryDirectory(prefix="rtnote-bench-jack-") as tmp:
             stats_path = os.path.join(tmp, "stats.json")
-            tap_path = os.path.join(tmp, "tap.json")
-            args = ["-m", "rtnote.bench.livechild", tap_path, str(LEAD_IN_S / 2),
-                    "--view", "json", "--midi-out", tag, "--midi-api", "jack", "--host-api", "jack",
+            heard_path = os.path.join(tmp, "heard.wav")
+            args = ["listen", "--record", heard_path, "--view", "json", "--midi-out", tag, "--midi-api", "jack", "--host-api", "jack",
                     "--jack-name", f"rtnote-in-{tag}", "--stats", stats_path,
                     "--latency", settings.latency, "--a4", str(settings.a4_hz),
                     "--silence-db", str(settings.silence_db), *model_args]
@@ -411,17 +414,18 @@ def run_once(workload, settings, period, server_name=None, sr=48000, model_args=
             try:
                 with open(stats_path) as f:
                     stats = json.load(f)
-                with open(tap_path) as f:
-                    tap = json.load(f)
-            except (OSError, ValueError):
-                raise JackError(f"rtnote listen wrote no statistics: {rt.stderr.strip()[-300:]}") from None
-        if tap.get("first_sound_sample") is None:
+                heard, _ = sf.read(heard_path, dtype="float32")
+            except (OSError, ValueError, RuntimeError):
+                raise JackError(f"rtnote listen wrote no statistics or recording: "
+                                f"{rt.stderr.strip()[-300:]}") from None
+        min_silence = int(LEAD_IN_S / 2 * w.sr)
+        stream_starts = sound_starts(heard, min_silence)
+        if len(stream_starts) == 0:
             raise JackError("rtnote's input never received the played audio (is its input "
                             "connected? another client may feed it)")
         events = _events_from_json(rt.stdout)
-        analyze_run(run, w.y, events, midi, start, tap.get("sound_starts") or
-                    [tap["first_sound_sample"]], stats, xruns,
-                    min_silence=int(LEAD_IN_S / 2 * w.sr), stream_ends=tap.get("sound_ends"))
+        analyze_run(run, w.y, events, midi, start, list(stream_starts), stats, xruns,
+                    min_silence=min_silence, stream_ends=list(sound_ends(heard, min_silence)))
     finally:
         server.stop()
     # the same audio through the file path: the algorithmic latency with no server at all
