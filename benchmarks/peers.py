@@ -13,13 +13,15 @@ Peers:
   are the onsets, each with the median voiced pitch up to the next onset. Both look at the
   whole file (pyin's Viterbi pass is over all of it): an offline method has no decision
   time, so its latency and per-hop compute are not defined.
-- rtnote (the given latency setting, no family model), fed hop by hop (128 samples).
+- rtnote (the given latency setting, no family model), fed hop by hop (128 samples), and
+  again in its file mode (up to 64 hops per call) for the throughput, with the same events.
 
 Scoring: :func:`rtnote.bench.measure.match_notes` (mir_eval, onset within 50 ms, pitch
 within 50 cents, offsets ignored: the rules of rtnote.evaluation.score_notes). Latency =
 decision sample - true onset sample, by register. The octave-ambiguous programs (16-19,
 31, 47, 86) are left out, as in benchmarks/accuracy.py. Compute per hop is wall time per
-call; throughput is audio time / CPU time of the whole analysis, one thread.
+call; throughput is audio time / CPU time of the whole analysis, one thread (rtnote: file
+mode).
 
 Writes benchmarks/out/peers.json and the "peers" section of benchmarks/RESULTS.md. The
 machine is shared: speed figures are noisy; compare them as ratios from one run.
@@ -76,6 +78,17 @@ class Rtnote:
             per_hop[i] = time.perf_counter() - t
         events += analyzer.finish()
         return events, per_hop
+
+    def run_file(self, y):
+        """As ``transcribe`` runs it: up to 64 hops per step (the engine's file mode); the
+        events are the hop-by-hop run's."""
+        analyzer = Analyzer(SR, self.settings)
+        step = 64 * self.hop
+        usable = len(y) // self.hop * self.hop
+        events = []
+        for i in range(0, usable, step):
+            events += analyzer.process(y[i:min(i + step, usable)])
+        return events + analyzer.finish()
 
 
 class AubioNotes:
@@ -168,7 +181,13 @@ def evaluate(method, melodies):
     for program, notes, y in track(melodies, description=method.name):
         t = time.process_time()
         events, hops = method.run(y)
-        cpu += time.process_time() - t
+        cpu_run = time.process_time() - t
+        if hasattr(method, "run_file"):  # throughput in file mode, same events
+            t = time.process_time()
+            if method.run_file(y) != events:
+                raise SystemExit(f"peers.py: {method.name}: file mode gave other events")
+            cpu_run = time.process_time() - t
+        cpu += cpu_run
         audio_s += len(y) / SR
         refs = [RefNote(int(round(n.onset_s * SR)), int(round(n.offset_s * SR)), n.pitch) for n in notes]
         match = match_notes(refs, events, SR)
@@ -268,7 +287,9 @@ def to_markdown(r, command):
         f"`melody_set`, seed 0; octave-ambiguous programs left out of the scores: {rt['notes']['reference']} "
         f"notes; {r['audio_s']:.0f} s of audio in all). Scorer: mir_eval, onset 50 ms, pitch 50 cents, offsets ignored "
         "(`rtnote.bench.measure.match_notes`). Latency = decision sample - true onset, of matched notes. "
-        "Compute per hop: wall time of each call, fed hop by hop; throughput: audio time / CPU time, one thread. "
+        "Compute per hop: wall time of each call, fed hop by hop; throughput: audio time / CPU time, one thread "
+        "(rtnote in its file mode, up to 64 hops per call, checked to give the hop-by-hop events; the "
+        "others as they are run for the other columns). "
         "The machine is shared with other jobs: speed figures are noisy; read them as ratios within this run.",
         "",
         "| method | settings | note F1 | precision | recall | " + " | ".join(f"median latency {g}" for g in regs)
