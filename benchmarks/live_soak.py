@@ -24,12 +24,10 @@ import time
 
 import numpy as np
 
+from rtnote.bench.faults import rss_mb
+from rtnote.bench.jackserver import JackClient, JackServer, Rtnote
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-try:  # the JACK server, player/receiver client and rtnote subprocess helpers
-    from rtnote.bench.jackserver import JackClient, JackServer, Rtnote
-except ImportError:
-    sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-    from jackfix import JackClient, JackServer, Rtnote  # noqa: E402
 
 #: (GM program, lowest, highest MIDI note) of the minute-long phrases, in turn
 PHRASES = ((0, 55, 79), (73, 64, 88), (33, 36, 52), (24, 48, 72), (40, 55, 84))
@@ -192,18 +190,6 @@ def main():
         json.dump(result, f, indent=1)
     print(json.dumps(result, indent=1))
     return 0 if code == 0 else 1
-
-
-def rss_mb(pid):
-    """Resident memory of process ``pid`` [MiB] (Linux /proc)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
 
 
 def clock_drift(events_path, truth, sr, window_s=60.0):

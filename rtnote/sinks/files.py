@@ -170,7 +170,6 @@ class AudioRecorder:
         import soundfile
 
         self.path = os.fspath(path)
-        self.frames = 0
         kind = os.path.splitext(self.path)[1].lower()
         if kind not in (".wav", ".flac"):
             raise OutputError(f"cannot record to {path}: give a .wav or .flac file")
@@ -190,7 +189,6 @@ class AudioRecorder:
             self._file.write(samples)
         except (OSError, RuntimeError) as exc:
             raise OutputError(f"cannot record to {self.path}: {exc}") from None
-        self.frames += len(samples)
 
     def skip(self, n_samples):
         """Append ``n_samples`` of silence (audio that never reached the analyzer)."""
