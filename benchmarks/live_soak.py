@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -60,18 +61,32 @@ class RealtimeServer:
         import subprocess
 
         self.name = f"rtnote-soak-{os.getpid()}-{random.randrange(1 << 30)}"
+        self.log = tempfile.TemporaryFile("w+")  # jackd names the client late in an xrun
         self.proc = subprocess.Popen(
             ["jackd", "-n", self.name, "--realtime", "-d", "dummy", "-r", str(sr), "-p",
-             str(period)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+             str(period)], stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.server = JackServer.existing(self.name, timeout=10.0)
         self.server.stop = self.stop
+        self.server.late_clients = self.late_clients
         self.server.env  # noqa: B018 - the name is set
 
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
+
+    def late_clients(self):
+        """{"client (state)": count} of the clients jackd found unfinished at an xrun, from
+        its log so far: 'Running' was still computing, 'Triggered' was woken but not yet
+        run, 'Not Triggered' waited for a late client before it."""
+        self.log.seek(0)
+        late = {}
+        for line in self.log:
+            if "was not finished, state = " in line and "client = " in line:
+                name, state = line.split("client = ", 1)[1].split(" was not finished, state = ")
+                key = f"{name} ({state.strip()})"
+                late[key] = late.get(key, 0) + 1
+        return late
 
 
 def start_server(args, sr):
@@ -92,11 +107,12 @@ def baseline(args):
         client.wait_frame(client.played_until(), timeout=len(y) / sr + 60)
         xruns = client.xruns - before
         client.close()
+        late = getattr(server, "late_clients", dict)()
     finally:
         server.stop()
     result = {"played_s": round(len(y) / sr, 1), "sr": sr, "jack_period": args.period,
               "realtime": args.realtime,
-              "xruns_at_player_client": xruns, "rtnote": False,
+              "xruns_at_player_client": xruns, "late_clients": late, "rtnote": False,
               "load_average_1min_at_end": os.getloadavg()[0]}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
@@ -153,6 +169,7 @@ def main():
         midi = client.note_messages()
         xruns = client.xruns - xruns_before
         client.close()
+        late = getattr(server, "late_clients", dict)()
     finally:
         server.stop()
     with open(stats_path) as f:
@@ -174,6 +191,7 @@ def main():
         "e2e_latency_ms": ({"median": float(np.median(lat)), "p95": float(np.percentile(lat, 95)),
                             "max": float(lat.max())} if len(lat) else {}),
         "xruns_at_player_client": xruns,
+        "late_clients": late,
         "rtnote_dropped_cycles": stats["dropped_cycles"],
         "rtnote_ring_overflows": stats["overflows"],
         "rtnote_deadline_misses": stats["deadline_misses"],

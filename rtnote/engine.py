@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from rtnote.audio.priority import make_this_thread_realtime
 from rtnote.audio.ringbuffer import RingBuffer
 
 
@@ -95,10 +96,16 @@ class Engine:
         Most hops analyzed per worker step (when audio has piled up).
     recorder : rtnote.sinks.files.AudioRecorder or None
         Gets the audio as the analyzer hears it (``write``), lost audio as ``skip``.
+    worker_priority : int or None
+        Live: run the worker under real-time priority ``worker_priority`` (1 is the lowest,
+        below the audio callbacks) where the system allows, so ordinary processes cannot
+        make a step late. None: an ordinary thread.
     """
 
-    def __init__(self, analyzer, sinks=(), ring_s=2.0, max_step_hops=64, recorder=None):
+    def __init__(self, analyzer, sinks=(), ring_s=2.0, max_step_hops=64, recorder=None,
+                 worker_priority=None):
         self.analyzer = analyzer
+        self.worker_priority = worker_priority
         self.sinks = list(sinks)
         self.recorder = recorder
         self.ring = RingBuffer(int(ring_s * analyzer.sr))
@@ -114,8 +121,10 @@ class Engine:
         """Start the source and the worker thread."""
         self.source = source
         block = int(getattr(source, "blocksize", 0) or 0)
-        if 2 * block > self.ring.capacity:  # room for two blocks, or every block would drop
-            self.ring = RingBuffer(2 * block)
+        capacity = max(self.ring.capacity, 2 * block)  # room for two blocks, or all would drop
+        make_ring = getattr(source, "make_ring", None)  # a source in another process shares it
+        if make_ring is not None or capacity > self.ring.capacity:
+            self.ring = (make_ring or RingBuffer)(capacity)
         source.start(self.ring)
         self._thread = threading.Thread(target=self._work, name="rtnote-worker", daemon=True)
         self._thread.start()
@@ -170,6 +179,8 @@ class Engine:
         analyzer, ring, source = self.analyzer, self.ring, self.source
         hop = analyzer.hop_length
         idle_s = hop / analyzer.sr / 4
+        if self.worker_priority is not None:
+            make_this_thread_realtime(self.worker_priority)
         try:
             while not self._stop.is_set():
                 done = source.finished.is_set()

@@ -117,9 +117,11 @@ class LiveRun:
             if self.view_mode == "rich":
                 view = RichView(ViewModel(self.state, self.status, self.title), self.console)
             # the set-up's objects (numpy, scipy, the model) are never freed: keep them out of
-            # the collector's full passes, which hold the GIL the audio callback waits for
+            # the collector's full passes, which hold the GIL the worker waits for
             gc.collect()
             gc.freeze()
+            # the worker waits at most this long for the GIL while the view thread renders
+            sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
             self.started_at = time.monotonic()
             self.engine.start(self.source)
             self._started = True

@@ -118,10 +118,9 @@ from rtnote.sinks.midiport import MidiOutSink, open_output
 port, _, _ = open_output("rtnote", None, "jack")
 midi = MidiOutSink(port, channel_per_family=True)
 from rtnote.analysis.analyzer import Analyzer
-from rtnote.audio.live import LiveSource, import_sounddevice
+from rtnote.audio.live import LiveSource
 from rtnote.engine import Engine
 from rtnote.live import LiveRun
-import_sounddevice("rtnote-in")
 source = LiveSource()
 
 class ByRegister:

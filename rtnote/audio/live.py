@@ -1,26 +1,32 @@
 """Live input: a sounddevice (PortAudio) input stream whose callback only copies into the
 ring buffer.
 
-The callback mixes the block to mono into a buffer allocated up front, writes it into the
-ring buffer (which drops and counts when full) and counts the stream's status flags. It
-never blocks, logs or allocates arrays. A watchdog thread notices a stream that stopped by
-itself (device unplugged, JACK server gone) or stalled, and ends the source with a
-DeviceError so the engine ends its notes and the command exits with one clear line.
+The stream runs in a capture process of its own (rtnote.audio.capture): its callback
+mixes each block to mono into a buffer allocated up front, writes it into the ring buffer
+in shared memory (which drops and counts when full) and counts the stream's status flags.
+It never blocks, logs or allocates arrays, and never waits for the analyzer's GIL.
+:class:`LiveSource` is its face in rtnote's process. Device listing and choice are here too.
 
 sounddevice is imported lazily: without PortAudio the file commands still work and the live
 commands say what to install.
 """
 
-import atexit
 import ctypes
 import ctypes.util
+import json
+import os
+import select
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 import numpy as np
 
+from rtnote.audio import capture
 from rtnote.audio.jacklog import quiet_libjack, signals_held
+from rtnote.audio.ringbuffer import RingBuffer
 from rtnote.errors import ConfigError, DeviceError
 
 PORTAUDIO_HINT = ("PortAudio is not installed: apt-get install libportaudio2 (macOS: brew "
@@ -62,7 +68,7 @@ def import_sounddevice(jack_name="rtnote-in"):
     return sounddevice
 
 
-def _hostapi_name(sd, device):
+def hostapi_name(sd, device):
     return sd.query_hostapis(device["hostapi"])["name"]
 
 
@@ -79,7 +85,7 @@ def input_devices(host_api=None):
     for device in devices:
         if device["max_input_channels"] < 1:
             continue
-        api = _hostapi_name(sd, device)
+        api = hostapi_name(sd, device)
         if host_api and host_api.lower() not in api.lower():
             continue
         out.append({"index": device["index"], "name": device["name"], "hostapi": api,
@@ -149,6 +155,13 @@ def choose_input(device=None, host_api=None):
 class LiveSource:
     """Audio from an input device, mono float32 into the ring buffer.
 
+    The stream and its callback run in a capture process of their own
+    (:mod:`rtnote.audio.capture`), which writes into a ring buffer in shared memory: the
+    callback never waits for the GIL the analyzer's worker holds. A watchdog thread here
+    notices a stream that stopped by itself (device unplugged, JACK server gone) or
+    stalled, and ends the source with a DeviceError so the engine ends its notes and the
+    command exits with one clear line.
+
     Parameters
     ----------
     device : int, str or None
@@ -163,12 +176,20 @@ class LiveSource:
         See :func:`choose_input`.
     stall_s : float > 0 [seconds]
         A started stream with no callback for this long has stalled: the source ends.
+    jack_name : str
+        Client name of the input on a JACK server.
+
+    Raises
+    ------
+    ConfigError, DeviceError
+        Nonsense settings; no such device, or PortAudio missing.
     """
 
-    MAX_BLOCK = 1 << 16  # largest callback block mixed without allocating [frames]
+    MAX_BLOCK = 1 << 16  # largest callback block [frames]
+    REPLY_S = 20.0  # longest wait for the capture process to answer [seconds]
 
     def __init__(self, device=None, samplerate=None, blocksize=0, channels=1, host_api=None,
-                 stall_s=2.0):
+                 stall_s=2.0, jack_name="rtnote-in"):
         if samplerate is not None and not 1000 <= int(samplerate) <= 768000:
             raise ConfigError(f"--samplerate must be between 1000 and 768000 Hz, not {samplerate}")
         if int(blocksize) < 0 or int(blocksize) > self.MAX_BLOCK:
@@ -176,34 +197,60 @@ class LiveSource:
                               f"samples, not {blocksize}")
         if int(channels) < 1:
             raise ConfigError(f"--channels must be >= 1, not {channels}")
-        sd = import_sounddevice()
-        self._sd = sd
-        self.index, self.why = choose_input(device, host_api)
-        info = sd.query_devices(self.index)
-        self.device_name = info["name"]
-        self.hostapi = _hostapi_name(sd, info)
-        if channels > info["max_input_channels"]:
-            raise ConfigError(f"--channels {channels}: {self.device_name} has only "
-                              f"{info['max_input_channels']} input channels")
         self.channels = int(channels)
-        self.sr = int(samplerate or round(info["default_samplerate"]))
         self.blocksize = int(blocksize)
         self.stall_s = float(stall_s)
-        # counters, written by the callback only
-        self.callbacks = 0
-        self.frames = 0
-        self.input_overflows = 0  # callbacks flagged input overflow: dropped cycles / xruns
-        self.input_underflows = 0
-        self.ring_overflows = 0  # blocks the ring buffer had no room for
-        self.last_callback = 0.0  # time.monotonic() of the last callback
+        config = {"device": device, "samplerate": samplerate, "blocksize": self.blocksize,
+                  "channels": self.channels, "host_api": host_api, "jack_name": jack_name}
+        self._counters = np.zeros(len(capture.COUNTERS))
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "rtnote.audio.capture", json.dumps(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            chosen = self._reply("device")
+        except BaseException:
+            self._end_child()
+            raise
+        self.index, self.why = chosen["index"], chosen["why"]
+        self.device_name, self.hostapi = chosen["name"], chosen["hostapi"]
+        self.sr = chosen["samplerate"]
         self.finished = threading.Event()
         self.error = None
-        self._mix = np.zeros(self.MAX_BLOCK, dtype=np.float32)
-        self._stream = None
-        self._ring = None
         self._stopping = False
-        self._vanished = False
         self._watchdog = None
+
+    def _reply(self, key):
+        """The capture process's next message, which must hold ``key``; raises its error."""
+        ready = select.select([self._child.stdout], [], [], self.REPLY_S)[0]
+        line = self._child.stdout.readline() if ready else ""
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = {"error": "the audio input did not start (capture process "
+                                + ("silent for %g s)" % self.REPLY_S if not ready else "ended)")}
+        if key in message:
+            return message[key]
+        error = ConfigError if message.get("kind") == "ConfigError" else DeviceError
+        raise error(message.get("error", f"unexpected reply from the capture process: {line!r}"))
+
+    def _count(self, name):
+        return int(self._counters[capture.COUNTERS.index(name)])
+
+    callbacks = property(lambda self: self._count("callbacks"))
+    frames = property(lambda self: self._count("frames"))
+    input_overflows = property(lambda self: self._count("input_overflows"),
+                               doc="Callbacks flagged input overflow: dropped cycles/xruns.")
+    input_underflows = property(lambda self: self._count("input_underflows"))
+    ring_overflows = property(lambda self: self._count("ring_overflows"),
+                              doc="Blocks the ring buffer had no room for.")
+    dropped_cycles = property(lambda self: self._count("input_overflows"),
+                              doc="Callbacks flagged with an input overflow (on JACK: server "
+                                  "xruns) [count].")
+
+    @property
+    def last_callback(self):
+        """time.monotonic() of the last callback [seconds]."""
+        return float(self._counters[capture.LAST_CALLBACK])
 
     @property
     def description(self):
@@ -211,98 +258,78 @@ class LiveSource:
         return (f"input {self.index}: {self.device_name} ({self.hostapi}), {self.sr} Hz, "
                 f"{self.channels} ch, {block}; {self.why}")
 
-    @property
-    def dropped_cycles(self):
-        """Callbacks flagged with an input overflow (on JACK: server xruns) [count]."""
-        return self.input_overflows
-
-    def _callback(self, indata, frames, time_info, status):
-        # real-time thread: copy, count, return
-        self.callbacks += 1
-        self.frames += frames
-        self.last_callback = time.monotonic()
-        if status:
-            if status.input_overflow:
-                self.input_overflows += 1
-            if status.input_underflow:
-                self.input_underflows += 1
-        if self.channels == 1:
-            block = indata[:, 0]
-        elif frames <= self.MAX_BLOCK:
-            block = np.mean(indata, axis=1, out=self._mix[:frames])
-        else:
-            block = indata.mean(axis=1, dtype=np.float32)
-        if not self._ring.write(block):
-            self.ring_overflows += 1
+    def make_ring(self, capacity, max_gaps=1024):
+        """The engine's ring buffer, in memory shared with the capture process."""
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        self._shared_path = os.path.join(folder, f"rtnote-{os.getpid()}-{id(self):x}")
+        size = capture.COUNTERS_BYTES + RingBuffer.nbytes(capacity, max_gaps)
+        mapped = capture.map_file(self._shared_path, size)
+        self._counters, ring = capture.shared_views(mapped, capacity, max_gaps)
+        return ring
 
     def start(self, ring):
-        """Open and start the stream; raises DeviceError if the device cannot be opened."""
-        sd = self._sd
-        self._ring = ring
-        # The callback (a Python function) needs the GIL every period (5.3 ms at 256 frames,
-        # 48 kHz): hand the GIL over often (Python's default, 5 ms, dropped cycles; 1 ms
-        # still some under load; 0.2 ms none in the soak benchmark).
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0002))
+        """Start the stream; raises DeviceError if the device cannot be opened.
+
+        ``ring`` must come from :meth:`make_ring`."""
         try:
-            with signals_held():  # a signal inside Pa_StartStream fails it (host error)
-                self._stream = sd.InputStream(device=self.index, samplerate=self.sr,
-                                              blocksize=self.blocksize, channels=self.channels,
-                                              dtype="float32", callback=self._callback)
-                self._stream.start()
-        except (sd.PortAudioError, ValueError) as exc:
-            self._stream = None
-            raise DeviceError(f"cannot open input {self.index} ({self.device_name}, "
-                              f"{self.hostapi}) at {self.sr} Hz: {_one_line(exc)}") from None
-        self.last_callback = time.monotonic()
+            self._child.stdin.write(json.dumps({"start": self._shared_path, "capacity": ring.capacity,
+                                                "max_gaps": ring.max_gaps}) + "\n")
+            self._child.stdin.flush()
+            self._reply("started")
+        except BrokenPipeError:
+            self._end_child()
+            raise DeviceError("the audio input did not start (capture process ended)") from None
+        except BaseException:
+            self._end_child()
+            raise
+        finally:
+            os.unlink(self._shared_path)  # both sides have it mapped: nothing left behind
+        self._started_at = time.monotonic()
         self._watchdog = threading.Thread(target=self._watch, name="rtnote-input-watchdog",
                                           daemon=True)
         self._watchdog.start()
 
     def _watch(self):
-        stream = self._stream
         while not self._stopping:
             time.sleep(0.02)
             if self._stopping:
                 break
-            if not stream.active:
-                self._vanished = True
+            if self._child.poll() is not None or self._counters[capture.GONE]:
                 self.error = DeviceError(
                     f"audio input stopped: {self.device_name} ({self.hostapi}) went away "
                     f"after {self.frames / self.sr:.1f} s (device unplugged or audio server "
                     "stopped?)")
                 break
-            if time.monotonic() - self.last_callback > self.stall_s:
-                self._vanished = True
+            if time.monotonic() - max(self.last_callback, self._started_at) > self.stall_s:
                 self.error = DeviceError(
                     f"audio input stalled: no audio from {self.device_name} ({self.hostapi}) "
                     f"for {self.stall_s:g} s (audio server frozen or stopped?)")
                 break
         self.finished.set()
 
+    def _end_child(self, timeout_s=2.0):
+        """Ask the capture process to stop; kill it if it does not within ``timeout_s``."""
+        child = self._child
+        try:
+            child.stdin.close()  # end of input: stop
+        except OSError:
+            pass
+        try:
+            child.wait(timeout_s)
+        except subprocess.TimeoutExpired:  # PortAudio hangs on a frozen server
+            child.kill()
+            child.wait()
+        child.stdout.close()
+
     def stop(self):
-        """Stop and close the stream (idempotent). A stream whose server vanished is left
-        alone: PortAudio would wait for it forever, and would abort the process at exit."""
+        """Stop the stream and the capture process (idempotent)."""
         self._stopping = True
         if self._watchdog is not None:
             self._watchdog.join()
-        stream, self._stream = self._stream, None
-        if stream is not None and not self._vanished:
-            try:
-                stream.stop()
-                stream.close()
-            except self._sd.PortAudioError:
-                pass
-        if self._vanished:
-            _skip_portaudio_terminate(self._sd)
+        if self._child.returncode is None:
+            self._end_child()
         self.finished.set()
 
 
-def _skip_portaudio_terminate(sd):
-    """Do not call Pa_Terminate at exit: with the server gone it asserts and aborts."""
-    handler = getattr(sd, "_exit_handler", None)
-    if handler is not None:
-        atexit.unregister(handler)
-
-
-def _one_line(exc):
+def one_line(exc):
     return " ".join(str(exc).split())

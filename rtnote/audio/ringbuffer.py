@@ -3,8 +3,13 @@
 The writer (an audio callback) never blocks and never allocates: a block that does not fit
 is dropped whole and counted, and the place of the gap is remembered so the reader can keep
 its sample clock exact. The reader (the engine's worker) reads up to the next gap.
-Only the writer moves ``_written``; only the reader moves ``_read``; in CPython an int
-assignment is atomic, so no lock is needed.
+
+All state -- samples, counters and the gap table -- lives in one buffer, so the writer and
+the reader can be in different processes (the live input's capture process writes into
+shared memory, see rtnote.audio.capture). Only the writer moves ``written`` and the gap
+count, only the reader moves ``read``: each is one aligned 8-byte store, fenced after the
+data it publishes (a private, never contended lock is a full memory barrier, which
+weakly ordered CPUs such as ARM64 need), so neither side ever waits for the other.
 
 A run of dropped blocks (a stall of the reader) is one gap, recorded by the writer just
 before the next block it stores, so the gap table fills only if the reader leaves more than
@@ -13,9 +18,22 @@ recorded, so no dropped sample is ever left out of a gap (the reader's clock sta
 however long the stall).
 """
 
+import threading
+
 import numpy as np
 
 from rtnote.errors import ConfigError
+
+# the counters, in order, at the start of the buffer (int64 each)
+_WRITTEN, _READ, _GAPS_WRITTEN, _GAPS_READ, _LOST, _DROPPED_BLOCKS, _DROPPED_SAMPLES = range(7)
+_N_COUNTERS = 8
+_FENCE = threading.Lock()
+
+
+def _fence():
+    """A full memory barrier: what was stored before is visible before what is stored after."""
+    with _FENCE:
+        pass
 
 
 class RingBuffer:
@@ -27,66 +45,88 @@ class RingBuffer:
         Size [samples].
     max_gaps : int > 0
         How many unread gaps (dropped blocks) are remembered; further drops still count.
+    buffer : writable buffer of ``RingBuffer.nbytes(capacity, max_gaps)`` bytes, or None
+        Where the state lives (e.g. ``multiprocessing.shared_memory.SharedMemory.buf``).
+        A fresh buffer must be zeroed; the other side attaches to it with the same
+        ``capacity`` and ``max_gaps``. None: private memory.
     """
 
-    def __init__(self, capacity, max_gaps=1024):
+    def __init__(self, capacity, max_gaps=1024, buffer=None):
         if int(capacity) < 1:
             raise ConfigError(f"ring buffer capacity must be >= 1 sample, not {capacity}")
         self.capacity = int(capacity)
-        self._data = np.zeros(self.capacity, dtype=np.float32)
-        self._written = 0  # samples ever stored (writer only)
-        self._read = 0  # samples ever read (reader only)
+        self.max_gaps = int(max_gaps)
+        if buffer is None:
+            buffer = bytearray(self.nbytes(self.capacity, self.max_gaps))
+        n_ints = _N_COUNTERS + 2 * self.max_gaps
+        ints = np.ndarray(n_ints, dtype=np.int64, buffer=buffer)
+        self._state = ints[:_N_COUNTERS]
         # gap k: before stored sample _gap_at[k], _gap_len[k] samples were dropped
-        self._gap_at = np.zeros(max_gaps, dtype=np.int64)
-        self._gap_len = np.zeros(max_gaps, dtype=np.int64)
-        self._gaps_written = 0
-        self._gaps_read = 0
-        self._lost = 0  # samples dropped since the last stored sample, not yet in a gap (writer only)
-        self.dropped_blocks = 0
-        self.dropped_samples = 0
+        self._gap_at = ints[_N_COUNTERS:_N_COUNTERS + self.max_gaps]
+        self._gap_len = ints[_N_COUNTERS + self.max_gaps:]
+        self._data = np.ndarray(self.capacity, dtype=np.float32, buffer=buffer, offset=8 * n_ints)
+
+    @staticmethod
+    def nbytes(capacity, max_gaps=1024):
+        """Size of the buffer that holds a ring's whole state [bytes]."""
+        return 8 * (_N_COUNTERS + 2 * int(max_gaps)) + 4 * int(capacity)
+
+    @property
+    def dropped_blocks(self):
+        """Blocks dropped because they did not fit [count]."""
+        return int(self._state[_DROPPED_BLOCKS])
+
+    @property
+    def dropped_samples(self):
+        """Samples in the dropped blocks [samples]."""
+        return int(self._state[_DROPPED_SAMPLES])
 
     def write(self, block):
         """Copy ``block`` (1-D float32) in; if it does not fit, drop it and return False."""
         n = len(block)
         if n == 0:
             return True
-        w = self._written
-        if n > self.capacity - (w - self._read) or (self._lost and not self._record_gap(w)):
-            self.dropped_blocks += 1
-            self.dropped_samples += n
-            self._lost += n
+        state = self._state
+        w = int(state[_WRITTEN])
+        if n > self.capacity - (w - int(state[_READ])) or (state[_LOST] and not self._record_gap(w)):
+            state[_DROPPED_BLOCKS] += 1
+            state[_DROPPED_SAMPLES] += n
+            state[_LOST] += n
             return False
         start = w % self.capacity
         first = min(n, self.capacity - start)
         self._data[start:start + first] = block[:first]
         self._data[:n - first] = block[first:]
-        self._written = w + n
+        _fence()
+        state[_WRITTEN] = w + n
         return True
 
     def _record_gap(self, at):
         """Record the samples lost so far as a gap before stored sample ``at`` (writer only);
         False when the table of unread gaps is full."""
-        k = self._gaps_written
-        if k - self._gaps_read >= len(self._gap_at):
+        state = self._state
+        k = int(state[_GAPS_WRITTEN])
+        if k - int(state[_GAPS_READ]) >= self.max_gaps:
             return False
-        self._gap_at[k % len(self._gap_at)] = at
-        self._gap_len[k % len(self._gap_len)] = self._lost
-        self._lost = 0
-        self._gaps_written = k + 1
+        self._gap_at[k % self.max_gaps] = at
+        self._gap_len[k % self.max_gaps] = state[_LOST]
+        state[_LOST] = 0
+        _fence()
+        state[_GAPS_WRITTEN] = k + 1
         return True
 
     def lost_at_end(self):
         """Samples dropped after the last stored sample [samples]; ask once the writer has
         stopped (while it runs, they become a gap before its next stored block)."""
-        return self._lost
+        return int(self._state[_LOST])
 
     def available(self):
         """Samples ready to read [samples]."""
-        return self._written - self._read
+        return int(self._state[_WRITTEN] - self._state[_READ])
 
     def free(self):
         """Room left for the writer [samples]."""
-        return self.capacity - (self._written - self._read)
+        return self.capacity - self.available()
 
     def read(self, n, out=None):
         """Read up to ``n`` samples, stopping at the next gap.
@@ -98,22 +138,26 @@ class RingBuffer:
         gap : int >= 0
             Samples dropped just before ``samples`` (0 when the stream is continuous).
         """
-        r = self._read
-        written = self._written  # first: every gap before these samples is recorded by now
+        state = self._state
+        r = int(state[_READ])
+        written = int(state[_WRITTEN])  # first: every gap before these samples is recorded by now
+        _fence()
         gap = 0
-        while self._gaps_read < self._gaps_written:
-            k = self._gaps_read % len(self._gap_at)
+        while state[_GAPS_READ] < state[_GAPS_WRITTEN]:
+            _fence()
+            k = int(state[_GAPS_READ]) % self.max_gaps
             at = int(self._gap_at[k])
             if at != r:
                 n = min(n, at - r)
                 break
             gap += int(self._gap_len[k])
-            self._gaps_read += 1
+            state[_GAPS_READ] += 1
         n = max(0, min(n, written - r))
         samples = np.empty(n, dtype=np.float32) if out is None else out[:n]
         start = r % self.capacity
         first = min(n, self.capacity - start)
         samples[:first] = self._data[start:start + first]
         samples[first:] = self._data[:n - first]
-        self._read = r + n
+        _fence()
+        state[_READ] = r + n
         return samples, gap

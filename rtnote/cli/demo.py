@@ -63,7 +63,7 @@ def run(args):
     source = FileSource(demo_path(), blocksize=256, paced=True)
     midi, midi_desc = open_midi(args)
     engine = Engine(Analyzer(source.sr, settings, classifier),
-                    recorder=open_recorder(args, source.sr))
+                    recorder=open_recorder(args, source.sr), worker_priority=1)
     announce = (f"rtnote: demo: bundled clip, {source.duration_s:.0f} s at {source.sr} Hz, "
                 "played in real time")
     if midi_desc:

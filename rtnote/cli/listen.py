@@ -43,7 +43,7 @@ def add_parser(sub, name):
 
 def run(args):
     from rtnote.analysis.analyzer import Analyzer
-    from rtnote.audio.live import LiveSource, import_sounddevice
+    from rtnote.audio.live import LiveSource
     from rtnote.engine import Engine
     from rtnote.live import LiveRun
 
@@ -51,13 +51,12 @@ def run(args):
     check_output_paths(args.output, args.events, args.stats, args.record)
     classifier = load_classifier(args)
     view = view_mode(args)
-    midi, midi_desc = open_midi(args)  # before PortAudio's JACK client exists (JACK notes)
+    midi, midi_desc = open_midi(args)
     try:
-        import_sounddevice(args.jack_name)
         source = LiveSource(args.device, args.samplerate, args.blocksize, args.channels,
-                            args.host_api)
+                            args.host_api, jack_name=args.jack_name)
         engine = Engine(Analyzer(source.sr, settings, classifier),
-                        recorder=open_recorder(args, source.sr))
+                        recorder=open_recorder(args, source.sr), worker_priority=1)
     except BaseException:
         if midi is not None:
             midi.close()

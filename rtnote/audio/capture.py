@@ -1,0 +1,171 @@
+"""The capture process: the live input's audio callback, alone in a process of its own.
+
+A sounddevice callback is Python, so it needs its process's GIL every period (5.3 ms at
+256 frames, 48 kHz). In the process that also runs the analyzer, the worker thread holds
+the GIL -- a lock the callback then waits for -- and when the worker is preempted while
+holding it, the callback misses the period: a dropped cycle on JACK. Here the callback is
+the only Python that runs (the main thread sleeps in ``select``), and it writes into a
+:class:`~rtnote.audio.ringbuffer.RingBuffer` in memory shared with the engine.
+
+The parent (:class:`rtnote.audio.live.LiveSource`) runs ``python -m rtnote.audio.capture
+CONFIG`` in a session of its own (terminal signals go to the parent, which stops the child)
+and talks to it in JSON lines:
+
+1. child -> ``{"device": {...}}`` (the input it chose and its rate), or ``{"error": ...}``
+   and exit 1;
+2. parent -> ``{"start": PATH, "capacity": N, "max_gaps": M}`` (a file to map);
+   child -> ``{"started": true}`` once the stream runs, or ``{"error": ...}``;
+3. parent -> anything, or end of input (the parent died): the child stops the stream and
+   exits 0. A stream that stops by itself (device unplugged, server gone) sets
+   ``gone`` in the shared counters and the child exits at once, without waiting on
+   PortAudio (which, with the server gone, would hang or abort).
+"""
+
+import gc
+import json
+import mmap
+import os
+import select
+import sys
+import time
+
+import numpy as np
+
+from rtnote.audio.priority import make_this_thread_realtime
+from rtnote.audio.ringbuffer import RingBuffer
+
+#: Shared counters (float64, before the ring in the mapped file), written by the child only.
+COUNTERS = ("callbacks", "frames", "input_overflows", "input_underflows", "ring_overflows",
+            "last_callback", "gone")
+CALLBACKS, FRAMES, INPUT_OVERFLOWS, INPUT_UNDERFLOWS, RING_OVERFLOWS, LAST_CALLBACK, GONE = \
+    range(len(COUNTERS))
+COUNTERS_BYTES = 8 * 8
+
+
+def map_file(path, size=None):
+    """Map ``path`` shared; ``size`` [bytes]: create it that large (zeroed) first."""
+    flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if size is not None else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if size is not None:
+            os.ftruncate(fd, size)
+        return mmap.mmap(fd, 0)
+    finally:
+        os.close(fd)
+
+
+def shared_views(mapped, capacity, max_gaps):
+    """(counters [float64 array, see COUNTERS], ring) over a mapped file."""
+    counters = np.ndarray(len(COUNTERS), dtype=np.float64, buffer=mapped)
+    ring = RingBuffer(capacity, max_gaps, memoryview(mapped)[COUNTERS_BYTES:])
+    return counters, ring
+
+
+def _send(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+class _Callback:
+    """The stream callback: count, mix to mono, write into the ring. Nothing else."""
+
+    MAX_BLOCK = 1 << 16  # largest block mixed without allocating [frames]
+
+    def __init__(self, counters, ring, channels):
+        self.counters = counters
+        self.ring = ring
+        self.channels = channels
+        self.mix = np.zeros(self.MAX_BLOCK, dtype=np.float32)
+
+    def __call__(self, indata, frames, time_info, status):
+        c = self.counters
+        c[CALLBACKS] += 1
+        c[FRAMES] += frames
+        c[LAST_CALLBACK] = time.monotonic()
+        if status:
+            c[INPUT_OVERFLOWS] += bool(status.input_overflow)
+            c[INPUT_UNDERFLOWS] += bool(status.input_underflow)
+        if self.channels == 1:
+            block = indata[:, 0]
+        elif frames <= self.MAX_BLOCK:
+            block = np.mean(indata, axis=1, out=self.mix[:frames])
+        else:
+            block = indata.mean(axis=1, dtype=np.float32)
+        if not self.ring.write(block):
+            c[RING_OVERFLOWS] += 1
+
+
+def _open_device(sd, config):
+    """(index, info, why) of the input ``config`` asks for; raises DeviceError/ConfigError."""
+    from rtnote.audio.live import choose_input, hostapi_name
+    from rtnote.errors import ConfigError
+
+    index, why = choose_input(config["device"], config["host_api"])
+    info = sd.query_devices(index)
+    if config["channels"] > info["max_input_channels"]:
+        raise ConfigError(f"--channels {config['channels']}: {info['name']} has only "
+                          f"{info['max_input_channels']} input channels")
+    device = {"index": index, "name": info["name"], "hostapi": hostapi_name(sd, info),
+              "samplerate": int(config["samplerate"] or round(info["default_samplerate"])),
+              "why": why}
+    return device
+
+
+def run(config):
+    """The child's life: choose the device, wait for the go, capture until told to stop.
+
+    Returns the exit code."""
+    from rtnote.audio.live import import_sounddevice, one_line
+    from rtnote.errors import DeviceError, RtnoteError
+
+    try:
+        sd = import_sounddevice(config["jack_name"])
+        device = _open_device(sd, config)
+    except RtnoteError as exc:
+        _send({"error": str(exc), "kind": type(exc).__name__})
+        return 1
+    _send({"device": device})
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    start = json.loads(line)
+    mapped = map_file(start["start"])
+    counters, ring = shared_views(mapped, start["capacity"], start["max_gaps"])
+    try:
+        stream = sd.InputStream(device=device["index"], samplerate=device["samplerate"],
+                                blocksize=config["blocksize"], channels=config["channels"],
+                                dtype="float32",
+                                callback=_Callback(counters, ring, config["channels"]))
+        stream.start()
+    except (sd.PortAudioError, ValueError) as exc:
+        error = DeviceError(f"cannot open input {device['index']} ({device['name']}, "
+                            f"{device['hostapi']}) at {device['samplerate']} Hz: {one_line(exc)}")
+        _send({"error": str(error), "kind": "DeviceError"})
+        return 1
+    _send({"started": True})
+    gc.disable()  # nothing here makes reference cycles: no collection inside the callback
+    # This thread wakes every 50 ms to see whether the stream still runs, taking the GIL for
+    # microseconds; preempted meanwhile by an ordinary process it would keep the callback
+    # waiting for the GIL for milliseconds. Real-time, it is not preempted by those.
+    make_this_thread_realtime(1)
+    while not select.select([sys.stdin], [], [], 0.05)[0]:  # a line or EOF: stop
+        if not stream.active:
+            counters[GONE] = 1
+            sys.stdout.flush()
+            os._exit(0)  # not Pa_Terminate: with the server gone it hangs or aborts
+    stream.stop()
+    stream.close()
+    return 0
+
+
+def main():
+    try:
+        code = run(json.loads(sys.argv[1]))
+    except Exception as exc:  # noqa: BLE001 - one line to the parent, never a traceback
+        _send({"error": f"audio capture failed: {type(exc).__name__}: {exc}", "kind": "DeviceError"})
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
