@@ -192,3 +192,34 @@ def test_sigterm_ends_listen_cleanly(jack_server):
     rt.signal(signal.SIGTERM)
     assert rt.wait(30) == 0
     assert "stopped by SIGTERM" in rt.stderr and "Traceback" not in rt.stderr
+
+
+def test_the_capture_process_ends_with_listen_even_when_killed(jack_server):
+    """The input's capture process (a child of listen) stops with it: after a clean stop,
+    and after listen is killed outright (SIGKILL: it can do nothing, the child notices)."""
+    from jackfix import Rtnote
+
+    def capture_children(pid):
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+        return [k for k in kids if "rtnote.audio.capture" in open(f"/proc/{k}/cmdline").read()]
+
+    def gone(pid, timeout_s=5.0):
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().split(") ", 1)[1].startswith("Z"):
+                        return True  # ended, not yet reaped by its (dead) parent's reaper
+            except FileNotFoundError:
+                return True
+            time.sleep(0.05)
+        return False
+
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        rt = Rtnote(["listen", "--view", "none", "--model", "none"], jack_server)
+        children = capture_children(rt.proc.pid)
+        assert len(children) == 1
+        rt.signal(sig)
+        rt.wait(30)
+        assert gone(children[0]), f"capture process left running after {sig.name}"
