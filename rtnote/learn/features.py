@@ -61,6 +61,14 @@ def resample(y, sr_in, sr_out=SR):
     return resample_poly(y, ratio.numerator, ratio.denominator, window=h).astype(np.float32)
 
 
+def resampled_length(n, sr_in, sr_out=SR):
+    """Length [samples] of :func:`resample` of ``n`` samples, without resampling them."""
+    if int(sr_in) == int(sr_out):
+        return n
+    ratio = Fraction(int(sr_out), int(sr_in))
+    return -(-n * ratio.numerator // ratio.denominator)  # ceil, as resample_poly
+
+
 @lru_cache(maxsize=4)
 def _mel_basis(n_mels):
     import librosa
@@ -91,84 +99,181 @@ def _power(y, n_fft):
 _FREQS = np.fft.rfftfreq(N_FFT, 1.0 / SR)
 
 
+def _mean(x, axis=None, keepdims=False):
+    """``x.mean(axis)`` of a float array: the same numbers, without ``ndarray.mean``'s
+    per-call overhead (a few us, which adds up over the small arrays here)."""
+    n = x.size if axis is None else x.shape[axis]
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / n
+
+
+def _pad_to(y, n):
+    """``y`` [float32] zero-padded at the end to at least ``n`` samples (as np.pad, faster)."""
+    if len(y) >= n:
+        return y
+    out = np.zeros(n, np.float32)
+    out[:len(y)] = y
+    return out
+
+
 def _frames(y):
-    if len(y) < N_FFT:
-        y = np.pad(y, (0, N_FFT - len(y)))
+    """Frames of N_FFT samples every HOP samples [shape=(n_frames, N_FFT)], a read-only view
+    of ``y`` (zero-padded to one frame if shorter)."""
+    y = _pad_to(y, N_FFT)
     n = 1 + (len(y) - N_FFT) // HOP
     return np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP][:n]
 
 
-def _slope(values, t):
-    """Least-squares slope of ``values`` [..., n] against ``t`` [n]."""
-    if len(t) < 2:
-        return np.zeros(values.shape[:-1])
+@lru_cache(maxsize=256)
+def _centred_times(n, hop):
+    """Times [seconds] of ``n`` points ``hop`` samples apart minus their mean, and the sum of
+    their squares [s**2]."""
+    t = np.arange(n) * hop / SR
     tc = t - t.mean()
-    return (values - values.mean(axis=-1, keepdims=True)) @ tc / (tc @ tc)
+    tc.flags.writeable = False
+    return tc, tc @ tc
 
 
-def _harmonics(y, f0_hz, n_harmonics):
-    """Harmonic levels [dB re strongest], harmonic-to-total [dB], odd/even [dB], harmonic
-    centroid [harmonic number], inharmonicity [ratio] of one window of ``y``."""
-    n = len(y)
-    if n < 64:
-        y = np.pad(y, (0, 64 - n))
-        n = 64
-    n_fft = max(8192, 1 << int(np.ceil(np.log2(n))))
-    power = _power(y, n_fft)
+def _slope(values, hop):
+    """Least-squares slope [per second] of ``values`` [..., n], points ``hop`` samples apart."""
+    n = values.shape[-1]
+    if n < 2:
+        return np.zeros(values.shape[:-1])
+    tc, tt = _centred_times(n, hop)
+    return (values - _mean(values, axis=-1, keepdims=True)) @ tc / tt
+
+
+def _harmonic_n_fft(n):
+    """FFT size [samples] for a harmonic window of ``n`` samples: at least 8192 (1.95-Hz bins)."""
+    return max(8192, 1 << (max(n, 64) - 1).bit_length())
+
+
+@lru_cache(maxsize=256)
+def _harmonic_bins(f0_hz, n_fft, n_harmonics):
+    """The bins searched for harmonics 1..n_harmonics of ``f0_hz`` [Hz] in an ``n_fft``
+    power spectrum: +-f0/4 around each, for the harmonics (from the first) whose band fits
+    below Nyquist.
+
+    Returns
+    -------
+    lo, hi : np.ndarray [shape=(n_fit,), int]
+        Each band is ``power[lo:hi]``.
+    idx : np.ndarray [shape=(n_fit, width), int]
+        The bins of each band, padded to the widest band (padding repeats a valid bin).
+    inside : np.ndarray [shape=(n_fit, width), bool]
+        Whether ``idx`` is in the band (False on the padding).
+    """
+    n_bins = n_fft // 2 + 1
+    bin_hz = SR / n_fft
+    centre = np.arange(1, n_harmonics + 1) * f0_hz / bin_hz
+    half = max(1.0, 0.25 * f0_hz / bin_hz)
+    lo = (centre - half).astype(int)
+    hi = (centre + half).astype(int) + 1
+    fits = np.logical_and.accumulate((hi < n_bins - 1) & (lo >= 0))
+    lo, hi = lo[fits], hi[fits]
+    width = int((hi - lo).max()) if len(lo) else 1
+    idx = lo[:, None] + np.arange(width)
+    inside = idx < hi[:, None]
+    idx = np.minimum(idx, n_bins - 1)
+    for a in (lo, hi, idx, inside):
+        a.flags.writeable = False  # shared by every call with these arguments
+    return lo, hi, idx, inside
+
+
+def _harmonics(segments, f0_hz, n_harmonics):
+    """Harmonic profile of each window in ``segments`` (each Hann-windowed, its own FFT).
+
+    Returns
+    -------
+    levels : np.ndarray [shape=(len(segments), n_harmonics)]
+        Level of each harmonic [dB re the strongest], FLOOR_DB if not heard.
+    extras : np.ndarray [shape=(len(segments), 4)]
+        Harmonic-to-total energy [dB], odd/even balance [dB], harmonic centroid [harmonic
+        number], log10 of the inharmonicity [ratio].
+    """
+    segments = [_pad_to(seg, 64) for seg in segments]
+    if len({_harmonic_n_fft(len(seg)) for seg in segments}) > 1:
+        rows = [_harmonics([seg], f0_hz, n_harmonics) for seg in segments]
+        return tuple(np.concatenate(part) for part in zip(*rows))
+    n_fft = _harmonic_n_fft(len(segments[0]))
+    power = np.array([_power(seg, n_fft) for seg in segments])
     bin_hz = SR / n_fft
     k = np.arange(1, n_harmonics + 1)
-    centre = k * f0_hz / bin_hz
-    half = max(1.0, 0.25 * f0_hz / bin_hz)
-    levels = np.full(n_harmonics, FLOOR_DB)
-    freqs = np.full(n_harmonics, np.nan)
-    harmonic_energy = 0.0
-    for i, c in enumerate(centre):
-        lo, hi = int(c - half), int(c + half) + 1
-        if hi >= len(power) - 1 or lo < 0:
-            break
-        seg = power[lo:hi]
-        j = int(np.argmax(seg))
-        levels[i] = 10 * np.log10(seg[j])
-        freqs[i] = (lo + j) * bin_hz
-        harmonic_energy += seg.sum()
-    top = int(min(len(power), (n_harmonics + 0.5) * f0_hz / bin_hz))
-    total = power[max(1, int(0.5 * f0_hz / bin_hz)):max(top, 2)].sum() + EPS
+    lo, hi, idx, inside = _harmonic_bins(f0_hz, n_fft, n_harmonics)
+    n_fit = len(lo)
+
+    # the peak of each harmonic's band (the padding is 0 < power, so it never wins)
+    bands = np.where(inside, power[:, idx], 0.0)
+    j = bands.argmax(axis=2)
+    levels = np.full((len(segments), n_harmonics), FLOOR_DB)
+    levels[:, :n_fit] = 10 * np.log10(bands.max(axis=2))
+    freqs = np.full((len(segments), n_harmonics), np.nan)
+    freqs[:, :n_fit] = (lo + j) * bin_hz
+    # band by band, as float32 (summing the padded rows would round differently)
+    energy = np.array([sum(p[a:b].sum() for a, b in zip(lo, hi)) for p in power], np.float32)
+    top = int(min(power.shape[1], (n_harmonics + 0.5) * f0_hz / bin_hz))
+    total = power[:, max(1, int(0.5 * f0_hz / bin_hz)):max(top, 2)].sum(axis=1) + EPS
+
     heard = levels > FLOOR_DB
-    peak = levels[heard].max() if heard.any() else 0.0
+    peak = np.where(heard, levels, -np.inf).max(axis=1, keepdims=True)
     levels = np.where(heard, np.maximum(levels - peak, FLOOR_DB), FLOOR_DB)
     lin = 10 ** (levels / 10) * heard
-    odd, even = lin[2::2].sum() + 1e-8, lin[1::2].sum() + 1e-8
-    centroid = (k * lin).sum() / (lin.sum() + 1e-8)
-    strong = heard & (levels > -40)
-    inharm = np.nanmean(np.abs(freqs[strong] / (k[strong] * f0_hz) - 1)) if strong.any() else 0.0
-    extras = [10 * np.log10(harmonic_energy / total + EPS), 10 * np.log10(odd / even),
-              centroid, np.log10(inharm + 1e-4)]
-    return levels, np.array(extras)
+    odd, even = lin[:, 2::2].sum(axis=1) + 1e-8, lin[:, 1::2].sum(axis=1) + 1e-8
+    centroid = (k * lin).sum(axis=1) / (lin.sum(axis=1) + 1e-8)
+    strong = heard & (levels > -40)  # heard harmonics have a frequency (no NaN)
+    deviation = np.abs(freqs / (k * f0_hz) - 1)
+    inharm = np.array([_mean(d[s]) if s.any() else 0.0 for d, s in zip(deviation, strong)])
+    extras = np.stack([10 * np.log10(energy / total + EPS), 10 * np.log10(odd / even),
+                       centroid, np.log10(inharm + 1e-4)], axis=1)
+    return levels, extras
 
 
 #: Windows [seconds after the onset] of the pitch-relative spectra.
 RELATIVE_WINDOWS_S = ((0.0, 0.05), (0.05, 0.1), (0.1, 0.25), (0.25, 0.4))
 RELATIVE_STEPS = np.arange(-12, 60)  # semitones re f0: f0/2 up to 5 octaves above
+RELATIVE_N_FFT = 4096  # samples (3.9-Hz bins)
 
 
-def _relative_spectrum(y, f0_hz):
+@lru_cache(maxsize=256)
+def _relative_bands(f0_hz):
+    """The semitone bands of RELATIVE_STEPS around ``f0_hz`` [Hz] in a RELATIVE_N_FFT
+    power spectrum: the first bin of each (for ``np.maximum.reduceat``) and whether the
+    band is always FLOOR_DB (above 7.8 kHz, or narrower than a bin)."""
+    n_bins = RELATIVE_N_FFT // 2 + 1
+    edges = f0_hz * 2.0 ** ((np.append(RELATIVE_STEPS, RELATIVE_STEPS[-1] + 1) - 0.5) / 12.0)
+    idx = np.clip(np.round(edges / (SR / RELATIVE_N_FFT)).astype(int), 1, n_bins - 1)
+    starts, floor = idx[:-1], (edges[1:] > 7800.0) | (idx[:-1] >= idx[1:])
+    starts.flags.writeable = floor.flags.writeable = False  # shared by calls with this f0
+    return starts, floor
+
+
+def _relative_spectra(segments, f0_hz):
     """Log power [dB re its max] in semitone-wide bands centred on ``f0 * 2**(k/12)`` for k
     in RELATIVE_STEPS (the maximum of each band): a pitch-invariant picture of the partials
-    and of the noise between them. Bands above 7.8 kHz are FLOOR_DB."""
-    if len(y) < 64:
-        y = np.pad(y, (0, 64 - len(y)))
-    n_fft = 4096
-    power = _power(y, n_fft)
-    bin_hz = SR / n_fft
-    edges = f0_hz * 2.0 ** ((np.append(RELATIVE_STEPS, RELATIVE_STEPS[-1] + 1) - 0.5) / 12.0)
-    idx = np.clip(np.round(edges / bin_hz).astype(int), 1, len(power) - 1)
-    peaks = np.maximum.reduceat(power, idx[:-1])
-    out = 10 * np.log10(peaks)
-    out[(edges[1:] > 7800.0) | (idx[:-1] >= idx[1:])] = FLOOR_DB
+    and of the noise between them. Bands above 7.8 kHz are FLOOR_DB.
+
+    Parameters
+    ----------
+    segments : list of np.ndarray [float32]
+        Windows of the note (Hann-windowed here; one FFT for all of them).
+    f0_hz : float [Hz]
+
+    Returns
+    -------
+    np.ndarray [shape=(len(segments), len(RELATIVE_STEPS)), float32]
+    """
+    from scipy.fft import rfft
+
+    frames = np.zeros((len(segments), RELATIVE_N_FFT), np.float32)
+    for row, seg in zip(frames, segments):
+        seg = _pad_to(seg, 64)
+        np.multiply(seg, _hann(len(seg)), out=row[:len(seg)])
+    power = np.abs(rfft(frames, axis=1)) ** 2 + EPS
+    starts, floor = _relative_bands(f0_hz)
+    out = 10 * np.log10(np.maximum.reduceat(power, starts, axis=1))
+    out[:, floor] = FLOOR_DB
     heard = out > FLOOR_DB
-    if heard.any():
-        out[heard] = np.maximum(out[heard] - out[heard].max(), FLOOR_DB)
-    return out
+    top = np.where(heard, out, -np.inf).max(axis=1, keepdims=True)
+    return np.where(heard, np.maximum(out - top, FLOOR_DB), out)
 
 
 def note_features(y, f0_hz, horizon_s, n_mels=40, n_harmonics=12, n_mfcc=13):
@@ -191,7 +296,7 @@ def note_features(y, f0_hz, horizon_s, n_mels=40, n_harmonics=12, n_mfcc=13):
     horizon = int(round(horizon_s * SR))
     y = np.asarray(y, dtype=np.float32)[:horizon]
     heard = len(y)
-    f0_hz = float(np.clip(f0_hz, 20.0, 6000.0))
+    f0_hz = min(max(float(f0_hz), 20.0), 6000.0)
     peak = float(np.abs(y).max()) if heard else 0.0
     y = y / peak if peak > 0 else np.zeros(max(heard, 1), np.float32)
 
@@ -202,18 +307,17 @@ def note_features(y, f0_hz, horizon_s, n_mels=40, n_harmonics=12, n_mfcc=13):
     spec = np.abs(rfft(frames * _WINDOW, axis=1)) ** 2
     mel = 10 * np.log10(spec @ _mel_basis(n_mels).T + EPS)
     mel = np.maximum(mel - mel.max(), FLOOR_DB)
-    t = np.arange(len(mel)) * HOP / SR
-    mean = mel.mean(axis=0)
-    spread = mel.std(axis=0)
+    mean = _mean(mel, axis=0)
+    spread = np.sqrt(_mean((mel - mean) ** 2, axis=0))  # mel.std(axis=0)
     mfcc = _dct(n_mels, n_mfcc) @ mean
-    groups = mel.reshape(len(mel), 8, n_mels // 8).mean(axis=2)
-    slopes = _slope(groups.T, t) * 0.1  # dB per 100 ms
-    flux = np.maximum(np.diff(mel, axis=0), 0).mean() if len(mel) > 1 else 0.0
+    groups = _mean(mel.reshape(len(mel), 8, n_mels // 8), axis=2)
+    slopes = _slope(groups.T, HOP) * 0.1  # dB per 100 ms
+    flux = _mean(np.maximum(np.diff(mel, axis=0), 0)) if len(mel) > 1 else 0.0
 
     # envelope
     n_blocks = max(1, len(y) // ENV_BLOCK)
     env = y[:n_blocks * ENV_BLOCK].reshape(n_blocks, -1) if len(y) >= ENV_BLOCK else y[None, :]
-    env = 10 * np.log10((env.astype(np.float64) ** 2).mean(axis=1) + EPS)
+    env = 10 * np.log10(_mean(env.astype(np.float64) ** 2, axis=1) + EPS)
     env = np.maximum(env - env.max(), FLOOR_DB)
     times = [s for s in ENV_TIMES_S if s <= horizon_s + 1e-9]
     idx = np.minimum((np.array(times) * SR / ENV_BLOCK).astype(int) - 1, len(env) - 1)
@@ -221,37 +325,32 @@ def note_features(y, f0_hz, horizon_s, n_mels=40, n_harmonics=12, n_mfcc=13):
     i_peak = int(np.argmax(env))
     t_peak = (i_peak + 1) * ENV_BLOCK / SR
     after = env[i_peak:]
-    decay = _slope(after, np.arange(len(after)) * ENV_BLOCK / SR) if len(after) >= 3 else 0.0
+    decay = _slope(after, ENV_BLOCK) if len(after) >= 3 else 0.0
 
     # harmonic profile
-    h1, x1 = _harmonics(y[:HARMONIC_WINDOW], f0_hz, n_harmonics)
-    parts = [h1, x1]
-    if horizon > 2 * HARMONIC_WINDOW:
-        rest = y[HARMONIC_WINDOW:]
-        if len(rest) >= HARMONIC_WINDOW // 2:
-            h2, x2 = _harmonics(rest, f0_hz, n_harmonics)
-        else:
-            h2, x2 = h1, x1
-        parts += [h2, x2, h2 - h1]
+    segments = [y[:HARMONIC_WINDOW]]
+    if horizon > 2 * HARMONIC_WINDOW and len(y) - HARMONIC_WINDOW >= HARMONIC_WINDOW // 2:
+        segments.append(y[HARMONIC_WINDOW:])
+    levels, extras = _harmonics(segments, f0_hz, n_harmonics)
+    parts = [levels[0], extras[0]]
+    if horizon > 2 * HARMONIC_WINDOW:  # and the rest (the first again if it is too short)
+        parts += [levels[-1], extras[-1], levels[-1] - levels[0]]
 
     # pitch-relative spectra of successive windows (what was not heard yet repeats the last)
-    last = None
-    for start_s, stop_s in RELATIVE_WINDOWS_S:
-        if stop_s > horizon_s + 1e-9:
-            break
-        a, b = int(start_s * SR), int(stop_s * SR)
-        if last is None or len(y) >= a + 160:
-            last = _relative_spectrum(y[a:b], f0_hz)
-        parts.append(last)
+    windows = [(int(a * SR), int(b * SR)) for a, b in RELATIVE_WINDOWS_S if b <= horizon_s + 1e-9]
+    if windows:
+        n_heard = 1 + sum(len(y) >= a + 160 for a, _ in windows[1:])
+        spectra = _relative_spectra([y[a:b] for a, b in windows[:n_heard]], f0_hz)
+        parts += list(spectra) + [spectra[-1]] * (len(windows) - n_heard)
 
     # spectral shape of the mean power spectrum
-    ps = spec.mean(axis=0) + EPS
+    ps = _mean(spec, axis=0) + EPS
     ps_sum = ps.sum()
     centroid = (ps * _FREQS).sum() / ps_sum
     bandwidth = np.sqrt((ps * (_FREQS - centroid) ** 2).sum() / ps_sum)
     rolloff = _FREQS[min(int(np.searchsorted(np.cumsum(ps), 0.85 * ps_sum)), len(_FREQS) - 1)]
-    flatness = 10 * np.log10(np.exp(np.log(ps).mean()) / ps.mean())
-    zcr = np.mean(np.abs(np.diff(np.signbit(y)))) if len(y) > 1 else 0.0
+    flatness = 10 * np.log10(np.exp(_mean(np.log(ps))) / _mean(ps))
+    zcr = np.count_nonzero(np.diff(np.signbit(y))) / (len(y) - 1) if len(y) > 1 else 0.0
     shape = [np.log2(f0_hz / 440.0), np.log2(centroid / f0_hz), np.log2(bandwidth / f0_hz + 1e-3),
              np.log2(max(rolloff, 1.0) / f0_hz), flatness, zcr, heard / SR, t_peak, decay, flux]
     return np.concatenate([shape, mean, spread, mfcc, slopes, env_at] + parts).astype(np.float32)
