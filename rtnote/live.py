@@ -131,7 +131,7 @@ class LiveRun:
                 self.lines.start()
             if view is not None:
                 view.start()
-            while not self.engine.wait(0.02):
+            while not self.engine.wait(0.1):  # rarely: each wake-up takes the worker's GIL
                 if self._signal is not None or self._thread_error is not None:
                     self._check()
                 if self.midi is not None and self.midi.target and time.monotonic() > next_port_check:

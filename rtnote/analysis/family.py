@@ -3,8 +3,8 @@
 A classifier is any object with ``predict(y, sr, f0_hz) -> (family, confidence)``: ``y`` is
 the audio from the note's onset [float32 samples at ``sr`` Hz], ``f0_hz`` its pitch [Hz].
 The stage asks it at the note_on (with the audio heard so far) and again at each of
-``looks_s`` after the onset while the note sounds; an answer that changes the family
-becomes a FamilyUpdate event.
+``looks_s`` after the onset that the note_on had not yet heard, while the note sounds; an
+answer that changes the family becomes a FamilyUpdate event.
 """
 
 from dataclasses import replace
@@ -50,7 +50,10 @@ class FamilyStage:
         if isinstance(event, NoteOn):
             family, conf = self._classify(event, event.decision_sample)
             event = replace(event, family=family, family_conf=conf)
-            self._note, self._looks_done = event, 0
+            # a late decision heard more than the first looks: asking them again would
+            # repeat this answer (and crowd several predictions into one hop)
+            heard = event.decision_sample - event.onset_sample
+            self._note, self._looks_done = event, sum(heard >= n for n in self.looks)
         elif isinstance(event, NoteOff) and self._note and event.note_id == self._note.note_id:
             self._note = None
         return event

@@ -216,7 +216,7 @@ class LiveSource:
         self.sr = chosen["samplerate"]
         self.finished = threading.Event()
         self.error = None
-        self._stopping = False
+        self._stopping = threading.Event()
         self._watchdog = None
 
     def _reply(self, key):
@@ -290,10 +290,7 @@ class LiveSource:
         self._watchdog.start()
 
     def _watch(self):
-        while not self._stopping:
-            time.sleep(0.02)
-            if self._stopping:
-                break
+        while not self._stopping.wait(0.1):  # rarely: each wake-up takes the worker's GIL
             if self._child.poll() is not None or self._counters[capture.GONE]:
                 self.error = DeviceError(
                     f"audio input stopped: {self.device_name} ({self.hostapi}) went away "
@@ -323,7 +320,7 @@ class LiveSource:
 
     def stop(self):
         """Stop the stream and the capture process (idempotent)."""
-        self._stopping = True
+        self._stopping.set()
         if self._watchdog is not None:
             self._watchdog.join()
         if self._child.returncode is None:

@@ -209,9 +209,15 @@ class JackClient:
         return self._at + len(self._y)
 
     def wait_frame(self, frame, timeout):
+        """Sleep until JACK frame ``frame``, or ``timeout`` seconds. Wakes rarely: each
+        wake-up takes the GIL the process callback needs (a dropped cycle if this thread
+        is preempted while holding it)."""
         deadline = time.monotonic() + timeout
-        while self.client.frame_time < frame and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while True:
+            left_s = min((frame - self.client.frame_time) / self.sr, deadline - time.monotonic())
+            if left_s <= 0:
+                return
+            time.sleep(min(1.0, max(0.005, left_s)))
 
     def connect_rtnote(self, audio_client="rtnote-in", midi_port=None, timeout=10.0):
         """Feed rtnote's input from this player (only), and its MIDI into this receiver."""
