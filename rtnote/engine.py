@@ -106,6 +106,7 @@ class Engine:
                  worker_priority=None):
         self.analyzer = analyzer
         self.worker_priority = worker_priority
+        self.worker_realtime = False  # whether the worker got its real-time priority
         self.sinks = list(sinks)
         self.recorder = recorder
         self.ring = RingBuffer(int(ring_s * analyzer.sr))
@@ -180,7 +181,7 @@ class Engine:
         hop = analyzer.hop_length
         idle_s = hop / analyzer.sr / 4
         if self.worker_priority is not None:
-            make_this_thread_realtime(self.worker_priority)
+            self.worker_realtime = make_this_thread_realtime(self.worker_priority)
         try:
             while not self._stop.is_set():
                 done = source.finished.is_set()

@@ -195,6 +195,7 @@ class LiveRun:
             "callbacks": int(getattr(source, "callbacks", 0)),
             "input_underflows": int(getattr(source, "input_underflows", 0)),
             "midi_messages": self.midi.sent if self.midi is not None else None,
+            "worker_realtime": engine.worker_realtime,
             "stopped_by": self.stopped_by,
         }
 
