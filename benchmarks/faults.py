@@ -103,6 +103,11 @@ class Proc:
         return session_processes(self.proc.pid)
 
 
+def late_clients_text(late):
+    """'rtnote-in (Triggered) 2, ...' from live_soak's late_clients, or 'none'."""
+    return ", ".join(f"{k} {n}" for k, n in sorted((late or {}).items())) or "none"
+
+
 def session_processes(sid):
     alive = []
     for entry in os.listdir("/proc"):
@@ -805,7 +810,8 @@ def to_markdown(r, command):
                       f"notes); {v['rtnote_dropped_cycles']} dropped cycles, {v['xruns_at_player_client']} "
                       f"xruns at the player, {v['rtnote_ring_overflows']} overflows, "
                       f"{v['rtnote_deadline_misses']} deadline misses (load average "
-                      f"{v['load_average_1min_at_end']:.1f} at the end)."]
+                      f"{v['load_average_1min_at_end']:.1f} at the end). Clients jackd found "
+                      f"unfinished at its xruns: {late_clients_text(v.get('late_clients'))}."]
     if "signals" in r:
         g = r["signals"]
         lines += ["", f"**Signals**: SIGINT/SIGTERM in turn at random moments of {g['listen_runs']} "

@@ -8,8 +8,8 @@ the only Python that runs (the main thread sleeps in ``select``), and it writes 
 :class:`~rtnote.audio.ringbuffer.RingBuffer` in memory shared with the engine.
 
 The parent (:class:`rtnote.audio.live.LiveSource`) runs ``python -m rtnote.audio.capture
-CONFIG`` in a session of its own (terminal signals go to the parent, which stops the child)
-and talks to it in JSON lines:
+CONFIG`` with SIGINT, SIGTERM and SIGHUP blocked (the parent handles them and stops the
+child) and talks to it in JSON lines:
 
 1. child -> ``{"device": {...}}`` (the input it chose and its rate), or ``{"error": ...}``
    and exit 1;
@@ -39,7 +39,7 @@ COUNTERS = ("callbacks", "frames", "input_overflows", "input_underflows", "ring_
             "last_callback", "gone")
 CALLBACKS, FRAMES, INPUT_OVERFLOWS, INPUT_UNDERFLOWS, RING_OVERFLOWS, LAST_CALLBACK, GONE = \
     range(len(COUNTERS))
-COUNTERS_BYTES = 8 * 8
+COUNTERS_BYTES = 8 * 8  # room for 8
 
 
 def map_file(path, size=None):
@@ -95,8 +95,9 @@ class _Callback:
             c[RING_OVERFLOWS] += 1
 
 
-def _open_device(sd, config):
-    """(index, info, why) of the input ``config`` asks for; raises DeviceError/ConfigError."""
+def _choose_device(sd, config):
+    """The input ``config`` asks for: {index, name, hostapi, samplerate [Hz], why}.
+    Raises DeviceError or ConfigError."""
     from rtnote.audio.live import choose_input, hostapi_name
     from rtnote.errors import ConfigError
 
@@ -105,10 +106,9 @@ def _open_device(sd, config):
     if config["channels"] > info["max_input_channels"]:
         raise ConfigError(f"--channels {config['channels']}: {info['name']} has only "
                           f"{info['max_input_channels']} input channels")
-    device = {"index": index, "name": info["name"], "hostapi": hostapi_name(sd, info),
-              "samplerate": int(config["samplerate"] or round(info["default_samplerate"])),
-              "why": why}
-    return device
+    return {"index": index, "name": info["name"], "hostapi": hostapi_name(sd, info),
+            "samplerate": int(config["samplerate"] or round(info["default_samplerate"])),
+            "why": why}
 
 
 def run(config):
@@ -120,7 +120,7 @@ def run(config):
 
     try:
         sd = import_sounddevice(config["jack_name"])
-        device = _open_device(sd, config)
+        device = _choose_device(sd, config)
     except RtnoteError as exc:
         _send({"error": str(exc), "kind": type(exc).__name__})
         return 1
@@ -151,7 +151,6 @@ def run(config):
     while not select.select([sys.stdin], [], [], 0.05)[0]:  # a line or EOF: stop
         if not stream.active:
             counters[GONE] = 1
-            sys.stdout.flush()
             os._exit(0)  # not Pa_Terminate: with the server gone it hangs or aborts
     stream.stop()
     stream.close()

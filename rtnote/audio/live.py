@@ -203,9 +203,13 @@ class LiveSource:
         config = {"device": device, "samplerate": samplerate, "blocksize": self.blocksize,
                   "channels": self.channels, "host_api": host_api, "jack_name": jack_name}
         self._counters = np.zeros(len(capture.COUNTERS))
-        self._child = subprocess.Popen(
-            [sys.executable, "-m", "rtnote.audio.capture", json.dumps(config)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        # started with SIGINT/SIGTERM/SIGHUP blocked, which it keeps: Ctrl-C at the terminal
+        # reaches rtnote, which stops it; it stays in rtnote's process group, so killing the
+        # group kills it too
+        with signals_held():
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "rtnote.audio.capture", json.dumps(config)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             chosen = self._reply("device")
         except BaseException:
@@ -221,13 +225,13 @@ class LiveSource:
 
     def _reply(self, key):
         """The capture process's next message, which must hold ``key``; raises its error."""
-        ready = select.select([self._child.stdout], [], [], self.REPLY_S)[0]
-        line = self._child.stdout.readline() if ready else ""
+        if not select.select([self._child.stdout], [], [], self.REPLY_S)[0]:
+            raise DeviceError(f"the audio input did not start (no answer in {self.REPLY_S:g} s)")
+        line = self._child.stdout.readline()
         try:
             message = json.loads(line)
         except ValueError:
-            message = {"error": "the audio input did not start (capture process "
-                                + ("silent for %g s)" % self.REPLY_S if not ready else "ended)")}
+            raise DeviceError("the audio input did not start (its capture process ended)") from None
         if key in message:
             return message[key]
         error = ConfigError if message.get("kind") == "ConfigError" else DeviceError
