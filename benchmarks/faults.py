@@ -88,9 +88,11 @@ class Proc:
 
     def wait(self, timeout):
         """Exit code, or None after killing a process that did not end within ``timeout``."""
+        self.stuck = None
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.stuck = stuck_threads(self.proc.pid)
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
             code = None
@@ -101,6 +103,30 @@ class Proc:
     def left_behind(self):
         """Processes still alive in its session (after it was reaped)."""
         return session_processes(self.proc.pid)
+
+
+def stuck_threads(pid):
+    """What a hung process's threads wait in: 'name state wchan' for each, and the same for
+    its children (py-spy, where installed, adds the Python stacks)."""
+    out = []
+    for p in [pid] + [int(k) for k in _read(f"/proc/{pid}/task/{pid}/children").split()]:
+        for tid in sorted(os.listdir(f"/proc/{p}/task")) if os.path.isdir(f"/proc/{p}/task") else []:
+            stat = _read(f"/proc/{p}/task/{tid}/stat")
+            name, state = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:][:1]
+            out.append(f"{p}/{tid} {name} {state} {_read(f'/proc/{p}/task/{tid}/wchan')}")
+        if shutil.which("py-spy"):
+            dump = subprocess.run(["py-spy", "dump", "--pid", str(p)], capture_output=True,
+                                  text=True, timeout=30)
+            out.append(dump.stdout)
+    return "\n".join(out)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def late_clients_text(late):
@@ -515,6 +541,7 @@ def run_signals(n, n_demo, seed):
             if code is None:
                 r["hangs"] += 1
                 problems.append("hang")
+                problems.append(f"stuck in: {proc.stuck}")
             if "Traceback" in err:
                 r["tracebacks"] += 1
                 problems.append("traceback")

@@ -206,14 +206,16 @@ class LiveSource:
         # started with SIGINT/SIGTERM/SIGHUP blocked, which it keeps: Ctrl-C at the terminal
         # reaches rtnote, which stops it; it stays in rtnote's process group, so killing the
         # group kills it too
-        with signals_held():
-            self._child = subprocess.Popen(
-                [sys.executable, "-m", "rtnote.audio.capture", json.dumps(config)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._child = None
         try:
+            with signals_held():
+                self._child = subprocess.Popen(
+                    [sys.executable, "-m", "rtnote.audio.capture", json.dumps(config)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             chosen = self._reply("device")
-        except BaseException:
-            self._end_child()
+        except BaseException:  # Ctrl-C included: the child must not outlive this
+            if self._child is not None:
+                self._end_child()
             raise
         self.index, self.why = chosen["index"], chosen["why"]
         self.device_name, self.hostapi = chosen["name"], chosen["hostapi"]
