@@ -106,14 +106,18 @@ class Proc:
 
 
 def stuck_threads(pid):
-    """What a hung process's threads wait in: 'name state wchan' for each, and the same for
-    its children (py-spy, where installed, adds the Python stacks)."""
+    """What a hung process's threads wait in: 'name state wchan pending/blocked signal
+    masks' for each, and the same for its children (py-spy, where installed, adds the
+    Python stacks)."""
     out = []
     for p in [pid] + [int(k) for k in _read(f"/proc/{pid}/task/{pid}/children").split()]:
         for tid in sorted(os.listdir(f"/proc/{p}/task")) if os.path.isdir(f"/proc/{p}/task") else []:
             stat = _read(f"/proc/{p}/task/{tid}/stat")
             name, state = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:][:1]
-            out.append(f"{p}/{tid} {name} {state} {_read(f'/proc/{p}/task/{tid}/wchan')}")
+            masks = [line.split()[1] for line in _read(f"/proc/{p}/task/{tid}/status").splitlines()
+                     if line.split()[:1] in (["SigPnd:"], ["SigBlk:"])]
+            out.append(f"{p}/{tid} {name} {state} {_read(f'/proc/{p}/task/{tid}/wchan')} "
+                       f"pending/blocked signals {'/'.join(masks)}")
         if shutil.which("py-spy"):
             dump = subprocess.run(["py-spy", "dump", "--pid", str(p)], capture_output=True,
                                   text=True, timeout=30)
