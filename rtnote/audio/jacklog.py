@@ -64,8 +64,11 @@ def signals_held():
         yield
         return
     held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    # read the mask first: pthread_sigmask runs pending handlers, and one that raises
+    # inside the blocking call must still find the mask restored
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
