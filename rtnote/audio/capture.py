@@ -40,6 +40,7 @@ COUNTERS = ("callbacks", "frames", "input_overflows", "input_underflows", "ring_
 CALLBACKS, FRAMES, INPUT_OVERFLOWS, INPUT_UNDERFLOWS, RING_OVERFLOWS, LAST_CALLBACK, GONE = \
     range(len(COUNTERS))
 COUNTERS_BYTES = 8 * 8  # room for 8
+MAX_BLOCK = 1 << 16  # largest callback block mixed without allocating [frames]
 
 
 def map_file(path, size=None):
@@ -69,13 +70,11 @@ def _send(message):
 class _Callback:
     """The stream callback: count, mix to mono, write into the ring. Nothing else."""
 
-    MAX_BLOCK = 1 << 16  # largest block mixed without allocating [frames]
-
     def __init__(self, counters, ring, channels):
         self.counters = counters
         self.ring = ring
         self.channels = channels
-        self.mix = np.zeros(self.MAX_BLOCK, dtype=np.float32)
+        self.mix = np.zeros(MAX_BLOCK, dtype=np.float32)
 
     def __call__(self, indata, frames, time_info, status):
         c = self.counters
@@ -87,7 +86,7 @@ class _Callback:
             c[INPUT_UNDERFLOWS] += bool(status.input_underflow)
         if self.channels == 1:
             block = indata[:, 0]
-        elif frames <= self.MAX_BLOCK:
+        elif frames <= MAX_BLOCK:
             block = np.mean(indata, axis=1, out=self.mix[:frames])
         else:
             block = indata.mean(axis=1, dtype=np.float32)

@@ -185,7 +185,7 @@ class LiveSource:
         Nonsense settings; no such device, or PortAudio missing.
     """
 
-    MAX_BLOCK = 1 << 16  # largest callback block [frames]
+    MAX_BLOCK = capture.MAX_BLOCK  # largest callback block [frames]
     REPLY_S = 20.0  # longest wait for the capture process to answer [seconds]
 
     def __init__(self, device=None, samplerate=None, blocksize=0, channels=1, host_api=None,
