@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+from rtnote import interrupts
 from rtnote.errors import MidiPortError, OutputError, RtnoteError
 from rtnote.sinks.display import LineView, NoteState, RichView, RunStatus, ViewModel, latency_summary_ms
 from rtnote.sinks.files import EventList, JsonLinesSink, MidiFileSink, atomic_write
@@ -110,6 +111,7 @@ class LiveRun:
             for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
                 if sig is not None:
                     old_handlers[sig] = signal.signal(sig, self._on_signal)
+            self._signal = interrupts.take()  # one that came before, if a library swallowed it
         threading.excepthook = self._on_thread_exception
         view = None
         next_port_check = 0.0

@@ -343,6 +343,29 @@ def test_sigint_at_random_moments_in_process_leaves_no_thread(melody):
         assert port.sent[-1].is_cc(123)
 
 
+def test_a_signal_a_library_swallowed_at_start_up_still_stops_the_live_run(melody):
+    """SIGINT at start-up raises inside code that catches everything (as some libraries do
+    while importing): the live run that starts afterwards stops at once, by SIGINT, instead
+    of running until killed."""
+    from rtnote import interrupts
+    from rtnote.live import LiveRun
+
+    y, sr, _ = melody
+    with interrupts.caught():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # the handler raises here
+        except BaseException:  # noqa: BLE001 - the library's bare except
+            pass
+        source = faults.MemorySource([y], sr, blocksize=512, paced=True)
+        run = LiveRun(Engine(Analyzer(sr)), source, view="none")
+        started = time.monotonic()
+        assert run.run() == 0
+        assert run.stopped_by == "SIGINT"
+        assert time.monotonic() - started < 0.5 * len(y) / sr
+        assert interrupts.received is None  # the run took it
+
+
 # -- output files that cannot be written ---------------------------------------------------
 
 def test_an_output_that_cannot_be_written_at_the_end_is_one_line(tmp_path, melody):

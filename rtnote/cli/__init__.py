@@ -11,9 +11,8 @@ import argparse
 import importlib
 import signal
 import sys
-import threading
 
-from rtnote import __version__
+from rtnote import __version__, interrupts
 from rtnote.errors import RtnoteError
 
 #: sub-command name -> module under rtnote.cli
@@ -36,30 +35,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"rtnote: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-class _Interrupted(KeyboardInterrupt):
-    """SIGINT, SIGTERM or SIGHUP outside a live run's own handling."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _interrupt(signum, frame):
-    raise _Interrupted(signum)
-
-
-def _catch_signals():
-    """Turn SIGINT (unless ignored), SIGTERM and SIGHUP into _Interrupted; returns the old
-    handlers (nothing outside the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
-            old[sig] = signal.signal(sig, _interrupt)
-    return old
-
-
 def build_parser():
     parser = _Parser(
         prog="rtnote",
@@ -78,11 +53,14 @@ def error(message):
 
 
 def main(argv=None):
-    old_handlers = _catch_signals()
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        return args.run(args) or 0
+        with interrupts.caught():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            code = args.run(args) or 0
+            if interrupts.received is not None:  # a library swallowed the exception
+                raise interrupts.Interrupted(interrupts.received)
+            return code
     except RtnoteError as exc:
         error(exc)
         return 1
@@ -90,9 +68,6 @@ def main(argv=None):
         signum = getattr(exc, "signum", signal.SIGINT)
         print(f"rtnote: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         return 128 + signum
-    finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
