@@ -4,6 +4,10 @@
 Library code that catches everything (a bare ``except:`` during an import, say) can swallow
 the exception a signal handler raises. The signal is therefore also remembered here, so
 that a live run starting afterwards stops at once instead of running until killed.
+
+:func:`held` keeps these signals away while code that a signal breaks runs: imports (numpy
+turns an interrupted import into an ImportError), and PortAudio, libjack or RtMidi setting
+up (a signal in their system calls made them fail with a wrong error).
 """
 
 import contextlib
@@ -53,3 +57,24 @@ def caught():
         for sig, handler in old.items():
             signal.signal(sig, handler)
         received = None
+
+
+@contextlib.contextmanager
+def held():
+    """Hold SIGINT, SIGTERM and SIGHUP (pthread_sigmask) during the block; a signal sent
+    meanwhile is delivered when it ends, and handled as usual. Threads started inside
+    inherit the mask, so signals reach the main thread only. Nothing outside the main thread
+    or without pthread_sigmask (Windows)."""
+    if (not hasattr(signal, "pthread_sigmask")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    signals = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
+    # read the mask first: pthread_sigmask runs pending handlers, and one that raises
+    # inside the blocking call must still find the mask restored
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -6,17 +6,10 @@ PortAudio) and the copy bundled with python-rtmidi. rtnote says what went wrong 
 of its own, so these are routed to a no-op. Linux only (it finds the libraries in
 /proc/self/maps); elsewhere it does nothing.
 
-:func:`signals_held` keeps SIGINT/SIGTERM/SIGHUP away while these libraries set up: a signal
-in the middle of their system calls made them fail (PortAudio: "Unanticipated host error"
-and its own assertion text on stderr; Pa_Initialize: no JACK devices at all), so Ctrl-C at
-start-up gave a wrong error instead of a clean stop.
 """
 
-import contextlib
 import ctypes
 import os
-import signal
-import threading
 
 _handler = None  # the ctypes callback must stay alive as long as the libraries
 _quieted = set()
@@ -51,24 +44,3 @@ def quiet_libjack():
         except (OSError, AttributeError):
             pass
 
-
-@contextlib.contextmanager
-def signals_held():
-    """Hold SIGINT, SIGTERM and SIGHUP (pthread_sigmask) for the duration of a set-up call
-    into PortAudio, libjack or RtMidi; a signal sent meanwhile is delivered when the block
-    ends, and handled as usual. Threads the libraries start inside inherit the mask, so
-    signals reach the main thread only. Nothing outside the main thread or without
-    pthread_sigmask (Windows)."""
-    if (not hasattr(signal, "pthread_sigmask")
-            or threading.current_thread() is not threading.main_thread()):
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
-    # read the mask first: pthread_sigmask runs pending handlers, and one that raises
-    # inside the blocking call must still find the mask restored
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-    try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

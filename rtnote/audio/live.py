@@ -24,8 +24,9 @@ import time
 
 import numpy as np
 
+from rtnote import interrupts
 from rtnote.audio import capture
-from rtnote.audio.jacklog import quiet_libjack, signals_held
+from rtnote.audio.jacklog import quiet_libjack
 from rtnote.audio.ringbuffer import RingBuffer
 from rtnote.errors import ConfigError, DeviceError
 
@@ -60,7 +61,7 @@ def import_sounddevice(jack_name="rtnote-in"):
                 pass  # no JACK support in this PortAudio: nothing to name
     quiet_libjack()
     try:
-        with signals_held():  # Pa_Initialize connects to JACK: a signal must not break it
+        with interrupts.held():  # Pa_Initialize connects to JACK: a signal must not break it
             import sounddevice
     except (OSError, ImportError) as exc:
         raise DeviceError(f"{PORTAUDIO_HINT} ({exc})") from None
@@ -208,7 +209,7 @@ class LiveSource:
         # group kills it too
         self._child = None
         try:
-            with signals_held():
+            with interrupts.held():
                 self._child = subprocess.Popen(
                     [sys.executable, "-m", "rtnote.audio.capture", json.dumps(config)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

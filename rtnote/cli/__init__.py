@@ -55,8 +55,9 @@ def error(message):
 def main(argv=None):
     try:
         with interrupts.caught():
-            parser = build_parser()
-            args = parser.parse_args(argv)
+            with interrupts.held():  # numpy turns an interrupted import into an ImportError
+                parser = build_parser()
+                args = parser.parse_args(argv)
             code = args.run(args) or 0
             if interrupts.received is not None:  # a library swallowed the exception
                 raise interrupts.Interrupted(interrupts.received)

@@ -1,5 +1,6 @@
 """Options shared by the commands that run the analyzer."""
 
+from rtnote import interrupts
 from rtnote.analysis.analyzer import Settings
 from rtnote.analysis.notes import LATENCY_PRESETS
 
@@ -47,6 +48,7 @@ def classifier_from_args(args):
     path = getattr(args, "model", None)
     if path is not None and path.lower() == "none":
         return None
-    from rtnote.classifier import load_model
+    with interrupts.held():  # scikit-learn's import must not be interrupted half-way
+        from rtnote.classifier import load_model
 
-    return load_model(path, trust=getattr(args, "trust_model", False))
+        return load_model(path, trust=getattr(args, "trust_model", False))

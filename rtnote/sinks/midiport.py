@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 
+from rtnote import interrupts
 from rtnote.errors import ConfigError, MidiPortError
 from rtnote.events import FamilyUpdate, NoteOff, NoteOn
 from rtnote.families import FAMILIES, FAMILY_CHANNEL, REPRESENTATIVE_PROGRAM, UNKNOWN_CHANNEL
@@ -116,16 +117,14 @@ def open_output(virtual_name=None, port=None, api=None, client_name="rtnote"):
     backend, api_name = midi_backend(api)
     if (virtual_name is None) == (port is None):
         raise ConfigError("give either a virtual port name or an existing port")
-    from rtnote.audio.jacklog import signals_held
-
     try:
         if virtual_name is not None:
             if not virtual_name.strip():
                 raise ConfigError("--midi-out NAME must not be empty")
-            with signals_held():  # a JACK client is being made: a signal must not break it
+            with interrupts.held():  # a JACK client is being made: a signal must not break it
                 out = backend.open_output(virtual_name, virtual=True, client_name=client_name)
             return out, f"virtual MIDI port {client_name}:{virtual_name} ({api_name})", None
-        with signals_held():
+        with interrupts.held():
             names = backend.get_output_names()
         exact = [n for n in names if n == port]
         matches = exact or [n for n in names if port.lower() in n.lower()]
@@ -133,7 +132,7 @@ def open_output(virtual_name=None, port=None, api=None, client_name="rtnote"):
             listing = ", ".join(names) if names else "none"
             what = "no MIDI port matches" if not matches else "several MIDI ports match"
             raise MidiPortError(f"{what} {port!r} ({api_name}; ports: {listing})")
-        with signals_held():
+        with interrupts.held():
             out = backend.open_output(matches[0], client_name=client_name)
         return out, f"MIDI port {matches[0]} ({api_name})", matches[0]
     except (MidiPortError, ConfigError):
