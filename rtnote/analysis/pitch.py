@@ -87,12 +87,14 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     return sr / (tau + shift), float(b)
 
 
-def refine_f0(y, sr, f0_hz, search_cents=70.0):
+def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0):
     """The fundamental's own frequency near a YIN estimate [Hz], from a spectral peak.
 
     YIN's period weighs all partials, so stretched (inharmonic) partials, as a piano's,
     pull it sharp; the peak of the fundamental itself does not. Falls back to ``f0_hz``
-    when the fundamental is weak or the segment too short to resolve it.
+    when the fundamental is weak, the segment too short to resolve it, or the peak more
+    than ``max_move_cents`` away (on short segments a partial's or the attack's leakage
+    moves the peak half a semitone: a wrong note, where stretching is worth cents).
     """
     n = len(y)
     if n < 4 * sr / f0_hz:
@@ -109,4 +111,5 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0):
         return f0_hz
     a, b, c = mag[k - 1], mag[k], mag[k + 1]
     shift = 0.5 * (a - c) / (a - 2 * b + c)
-    return (k + shift) * hz_per_bin
+    peak_hz = (k + shift) * hz_per_bin
+    return peak_hz if abs(1200.0 * np.log2(peak_hz / f0_hz)) <= max_move_cents else f0_hz
