@@ -5,7 +5,6 @@ running", ...) from every JACK client library in the process: the system's (used
 PortAudio) and the copy bundled with python-rtmidi. rtnote says what went wrong in one line
 of its own, so these are routed to a no-op. Linux only (it finds the libraries in
 /proc/self/maps); elsewhere it does nothing.
-
 """
 
 import ctypes
@@ -43,4 +42,3 @@ def quiet_libjack():
             lib.jack_set_info_function(_handler)
         except (OSError, AttributeError):
             pass
-
