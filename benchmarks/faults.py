@@ -837,10 +837,13 @@ def to_markdown(r, command):
                       f"arrived as MIDI within 0.5 s (end-to-end median {lat.get('median', float('nan')):.1f} ms); "
                       f"rtnote's memory {rss.get('start') or float('nan'):.0f} MiB at the start, "
                       f"{rss.get('end') or float('nan'):.0f} MiB at the end; clock drift "
-                      f"{d.get('drift_samples', 'n/a')} samples (first vs last minute, {d.get('notes_matched', 0)} "
-                      f"notes); {v['rtnote_dropped_cycles']} dropped cycles, {v['xruns_at_player_client']} "
+                      f"{d.get('drift_samples', 'n/a')} samples (live note onsets against the same audio analyzed as "
+                      f"a file, first tenth vs last tenth of {d.get('notes_matched', 0)} notes; one lost JACK cycle "
+                      f"moves it by one period, {v['jack_period']} samples); {v['rtnote_dropped_cycles']} dropped cycles, {v['xruns_at_player_client']} "
                       f"xruns at the player, {v['rtnote_ring_overflows']} overflows, "
-                      f"{v['rtnote_deadline_misses']} deadline misses (load average "
+                      f"{v['rtnote_deadline_misses']} deadline misses ("
+                      f"{v['rtnote_compute_per_hop'].get('deadline_misses_off_cpu', 'n/a')} of them with the "
+                      f"worker's own CPU time within budget: it was waiting; load average "
                       f"{v['load_average_1min_at_end']:.1f} at the end). Clients jackd found "
                       f"unfinished at its xruns: {late_clients_text(v.get('late_clients'))}."]
     if "signals" in r:

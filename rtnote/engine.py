@@ -35,8 +35,11 @@ class ComputeStats:
         self.hops = 0
         self.max_s = 0.0
         self.deadline_misses = 0  # steps whose compute exceeded the audio they covered
+        self.misses_off_cpu = 0  # of those, steps whose own CPU time was within it
 
-    def add(self, seconds, n_hops):
+    def add(self, seconds, n_hops, cpu_seconds):
+        """One step: wall time [seconds] for ``n_hops`` hops, and the thread's CPU time in it
+        [seconds] (a miss with little CPU time was waiting: the GIL, or the scheduler)."""
         per_hop = float(seconds) / max(1, n_hops)
         i = self.steps % len(self._per_hop)
         self._per_hop[i] = per_hop
@@ -45,7 +48,9 @@ class ComputeStats:
         self.steps += 1
         self.hops += n_hops
         self.max_s = max(self.max_s, per_hop)
-        self.deadline_misses += per_hop > self.hop_s
+        if per_hop > self.hop_s:
+            self.deadline_misses += 1
+            self.misses_off_cpu += cpu_seconds / max(1, n_hops) <= self.hop_s
 
     def _kept(self, n_steps=None):
         """Indices of the last ``n_steps`` kept steps, oldest first."""
@@ -80,6 +85,7 @@ class ComputeStats:
             "p99_ms": self.quantile_s(0.99) * 1e3,
             "max_ms": self.max_s * 1e3,
             "deadline_misses": int(self.deadline_misses),
+            "deadline_misses_off_cpu": int(self.misses_off_cpu),
         }
 
 
@@ -198,11 +204,12 @@ class Engine:
                             self._skip(lost)
                         break
                     continue
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.thread_time()
                 self.level_db = float(10.0 * np.log10(np.dot(samples, samples) / len(samples)
                                                       + 1e-12))
                 events = analyzer.process(samples)
-                self.stats.add(time.perf_counter() - t0, len(samples) // hop)
+                self.stats.add(time.perf_counter() - t0, len(samples) // hop,
+                               time.thread_time() - cpu0)
                 self._emit(events)
                 if self.recorder is not None:
                     self.recorder.write(samples)

@@ -133,6 +133,9 @@ def test_a_stalled_worker_overflows_counts_and_recovers(melody, capsys):
     assert sum(n for _, n in analyzer.skips) == ring.dropped_samples
     assert 0 <= len(y) - analyzer.samples_seen < analyzer.hop_length
     assert source.max_write_s < 0.5  # the writer never waited for the stalled worker
+    # the stall is a deadline miss, and one the worker spent off the CPU (asleep)
+    compute = run.stats["compute"]
+    assert compute["deadline_misses"] >= 1 and compute["deadline_misses_off_cpu"] >= 1
     events = collected.events
     assert not faults.invented_in_gaps(events, analyzer.skips)
     assert not faults.unpaired(events)
