@@ -215,12 +215,14 @@ def clock_drift(events_path, y, sr):
     """How far rtnote's sample clock moved against the played audio over the run [samples].
 
     The played audio is analyzed again as a file, with the same default settings: events do
-    not depend on how the audio was chunked, so each live note_on lies exactly a constant
-    offset (where the audio began in rtnote's stream) after its file twin, as long as no
-    input was lost or repeated. A lost JACK cycle shifts every later note by one period.
-    Unlike comparing with the score, this is free of the analyzer's onset errors.
+    not depend on how the audio was chunked, so each live note_on lies a constant offset
+    (where the audio began in rtnote's stream) after its file twin, up to the phase of the
+    hop grid, as long as no input was lost or repeated. A lost JACK cycle shifts every later
+    note by one period. Unlike comparing with the score, this is free of the analyzer's onset
+    errors.
     """
     from rtnote.analysis.analyzer import Analyzer
+    from rtnote.events import NoteOn
 
     try:
         with open(events_path) as f:
@@ -230,7 +232,7 @@ def clock_drift(events_path, y, sr):
     live = [(e["onset_sample"], e["pitch"]) for e in live if e["type"] == "note_on"]
     analyzer = Analyzer(sr)
     played = [(e.onset_sample, e.pitch) for e in analyzer.process(y) + analyzer.finish()
-              if type(e).__name__ == "NoteOn"]
+              if isinstance(e, NoteOn)]
     if not live or not played:
         return None
     # the start offset: the most common distance between same-pitch notes early on
@@ -240,17 +242,17 @@ def clock_drift(events_path, y, sr):
     early = [o - p_onset for p_onset, pitch in played[:40] for o in by_pitch.get(pitch, [])]
     values, counts = np.unique(early, return_counts=True)
     start = int(values[np.argmax(counts)])
-    offsets = []  # (played onset [s], shift from the start offset [samples])
+    shifts = []  # of each matched note from the start offset, in played order [samples]
     for p_onset, pitch in played:
         near = [o - p_onset - start for o in by_pitch.get(pitch, [])
                 if abs(o - p_onset - start) <= 4 * 256]
         if near:
-            offsets.append((p_onset / sr, min(near, key=abs)))
-    if len(offsets) < 10:
+            shifts.append(min(near, key=abs))
+    if len(shifts) < 10:
         return None
-    shifts = np.array([d for _, d in offsets])
+    shifts = np.array(shifts)
     tenth = max(1, len(shifts) // 10)
-    return {"notes_matched": len(offsets), "notes_in_file_mode": len(played),
+    return {"notes_matched": len(shifts), "notes_in_file_mode": len(played),
             "start_offset_samples": start, "shift_abs_median_samples": float(np.median(np.abs(shifts))),
             "drift_samples": float(np.median(shifts[-tenth:]) - np.median(shifts[:tenth]))}
 
