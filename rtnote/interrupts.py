@@ -14,6 +14,10 @@ import contextlib
 import signal
 import threading
 
+#: The termination signals this platform has.
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                if hasattr(signal, name))
+
 #: The first signal caught by :func:`caught` in this process, or None.
 received = None
 
@@ -48,8 +52,8 @@ def caught():
     received = None
     old = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+        for sig in SIGNALS:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
                 old[sig] = signal.signal(sig, _raise)
     try:
         yield
@@ -69,12 +73,11 @@ def held():
             or threading.current_thread() is not threading.main_thread()):
         yield
         return
-    signals = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
     # read the mask first: pthread_sigmask runs pending handlers, and one that raises
     # inside the blocking call must still find the mask restored
     old = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)

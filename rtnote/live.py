@@ -108,9 +108,8 @@ class LiveRun:
         old_handlers = {}
         old_hook = threading.excepthook
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-                if sig is not None:
-                    old_handlers[sig] = signal.signal(sig, self._on_signal)
+            for sig in interrupts.SIGNALS:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
             self._signal = interrupts.take()  # one that came before, if a library swallowed it
         threading.excepthook = self._on_thread_exception
         view = None
