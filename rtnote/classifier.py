@@ -1,7 +1,9 @@
 """The instrument-family classifier the engine calls, and safe loading of model files.
 
-A model file (``*.joblib``) holds one fitted ``Pipeline(NoteFeatures, StandardScaler, model)``
-per look at a note (:data:`rtnote.learn.training.LOOKS`). A manifest beside it (same stem,
+A model file (``*.joblib``) holds its members: one fitted ``Pipeline(NoteFeatures,
+StandardScaler, model)`` per look at a note (:data:`rtnote.learn.training.LOOKS`) and, in
+models from this version on, the spectrogram network's looks (``net@<look>``); each look
+averages the members its ``combine`` list names. A manifest beside it (same stem,
 ``.json``) vouches for it: its sha256, the library versions it was made with, the feature
 settings, the training data and the held-out metrics. :func:`load_model` refuses a file the
 manifest does not vouch for (pickles run code) unless told to trust it.
@@ -93,12 +95,13 @@ class FamilyClassifier:
     Parameters
     ----------
     pipelines : dict
-        look name -> fitted Pipeline whose first step is a NoteFeatures with ``horizon_s``.
+        member name -> a fitted Pipeline whose first step is a NoteFeatures, or a
+        SpectrogramLook; either has ``horizon_s`` [seconds] and ``features(y16, f0_hz)``.
     looks : dict
         look name -> horizon [seconds]; a call uses the longest look the audio covers.
     combine : dict or None
-        look name -> the looks whose class probabilities are averaged when that look is
-        used (each on its own horizon of the same audio); default: each look alone.
+        look name -> the members whose class probabilities are averaged when that look is
+        used (each on its own horizon of the same audio); default: the look's own member.
     """
 
     def __init__(self, pipelines, looks, combine=None):
@@ -108,10 +111,15 @@ class FamilyClassifier:
         self._memo = {}
         self.classes_ = np.asarray(next(iter(pipelines.values())).classes_)
         self._steps = {}
-        for look, pipe in pipelines.items():
-            if list(pipe.classes_) != list(self.classes_):
-                raise ModelError(f"look {look!r} has other classes than the rest")
-            self._steps[look] = (pipe.steps[0][1].features, _fast_proba(pipe[1:]) or pipe[1:].predict_proba)
+        for name, member in pipelines.items():
+            if list(member.classes_) != list(self.classes_):
+                raise ModelError(f"member {name!r} has other classes than the rest")
+            if hasattr(member, "steps"):  # Pipeline(NoteFeatures, scaler, model)
+                features = member.steps[0][1]
+                self._steps[name] = (features.horizon_s, features.features,
+                                     _fast_proba(member[1:]) or member[1:].predict_proba)
+            else:
+                self._steps[name] = (member.horizon_s, member.features, member.predict_proba)
 
     def look_for(self, heard_s):
         """The look used for ``heard_s`` seconds of audio: the longest one that (nearly) fits."""
@@ -144,31 +152,31 @@ class FamilyClassifier:
             if p is None:
                 if y16 is None:
                     y16 = resample(y, sr)
-                features, proba = self._steps[member]
+                _, features, proba = self._steps[member]
                 p = proba(features(y16, f0_hz)[None, :])[0]
                 self._remember(key, y, p)
             total = total + p
         return total / len(self.combine[look])
 
-    def _recall(self, look, y, sr, f0_hz):
-        """(memo key, probabilities or None) of one look at ``y``: a look the engine asked
+    def _recall(self, member, y, sr, f0_hz):
+        """(memo key, probabilities or None) of one member at ``y``: a member the engine asked
         before on the same first samples (a shorter look of the same note) is not recomputed.
 
         The key holds a sparse sample of the look's samples (~64 of them) and the memo the
         bytes of all of them: a hit needs them all identical, at a few us instead of the
         ~80 us of hashing 0.4 s of audio. The key is None when ``y`` does not cover the look.
         """
-        n = int(round(self.looks[look] * sr))
+        n = int(round(self._steps[member][0] * sr))
         if len(y) < n:
             return None, None
-        key = (look, sr, f0_hz, n, y[:n:max(1, n // 64)].tobytes())
+        key = (member, sr, f0_hz, n, y[:n:max(1, n // 64)].tobytes())
         held = self._memo.get(key)
         if held is not None and held[0] == y[:n].tobytes():
             return key, held[1]
         return key, None
 
     def _remember(self, key, y, p):
-        """Keep the probabilities ``p`` of the look ``key`` (from :meth:`_recall`) at ``y``;
+        """Keep the probabilities ``p`` of the member ``key`` (from :meth:`_recall`) at ``y``;
         the memo holds the last 16."""
         if key is None:
             return

@@ -14,9 +14,19 @@ from rtnote.errors import ModelError
 from rtnote.families import FAMILIES
 from rtnote.learn import SR
 from rtnote.learn.datasets import RenderedDataset, RenderSpec
-from rtnote.learn.training import LOOKS, evaluate_pipelines, extract, fit_look
+from rtnote.learn.features import pack
+from rtnote.learn.training import (COMBINE, LOOKS, NET, evaluate_pipelines, extract, fit_look,
+                                   fit_net)
 
 TINY = dict(duration_s=0.8, hold_s=0.5, velocities=(100,), pitch_step=24)
+
+
+def member_proba_of(member, y16, f0_hz):
+    """A model member's class probabilities for 16 kHz audio, the slow way: a whole Pipeline
+    from a packed row, or a network look from its own features (no memo, no fast path)."""
+    if hasattr(member, "steps"):
+        return member.predict_proba(pack(y16, f0_hz, member.steps[0][1].horizon_s)[None])[0]
+    return member.predict_proba(member.features(y16, f0_hz)[None])[0]
 
 
 def tiny_train(dataset, seed, out):
@@ -168,10 +178,13 @@ def test_fast_path_matches_the_pipeline():
 
     clf = load_model()
     rng = np.random.default_rng(1)
-    for look, pipe in clf.pipelines.items():
+    pipelines = {name: m for name, m in clf.pipelines.items() if hasattr(m, "steps")}
+    assert set(pipelines) == set(LOOKS)
+    for name, pipe in pipelines.items():
+        horizon_s, _, proba = clf._steps[name]
         X = np.stack([note_features(rng.standard_normal(6400).astype(np.float32), 80.0 + 90 * i,
-                                    clf.looks[look]) for i in range(4)])
-        assert np.allclose(clf._steps[look][1](X), pipe[1:].predict_proba(X), atol=1e-5)
+                                    horizon_s) for i in range(4)])
+        assert np.allclose(proba(X), pipe[1:].predict_proba(X), atol=1e-5)
     # the engine's 0.4-s look reuses the 100-ms answer for the same note: same result as fresh
     y = (0.1 * rng.standard_normal(int(0.41 * 44100))).astype(np.float32)
     clf._memo.clear()
@@ -179,3 +192,64 @@ def test_fast_path_matches_the_pipeline():
     clf._memo.clear()
     clf.predict_proba(y[:int(0.102 * 44100)], 44100, 330.0)
     assert np.allclose(clf.predict_proba(y, 44100, 330.0), fresh, atol=0.02)
+
+
+@pytest.fixture(scope="module")
+def tiny_net(tiny):
+    ds = tiny[0]
+    feats = extract(ds, seed=0, copies=1, jobs=1)
+    return feats, fit_net(feats, seed=0)
+
+
+def test_spectrogram_network_learns_its_notes_at_every_look(tiny_net):
+    feats, net = tiny_net
+    assert set(net) == {NET + look for look in LOOKS}
+    result = evaluate_pipelines(net, feats, {look: [NET + look] for look in LOOKS})
+    # ~70 steps on ~200 notes of 11 families: well above chance (9%), not yet a good model
+    assert result["note"]["accuracy"] > 0.3, result["note"]["accuracy"]
+
+
+def test_spectrogram_network_numpy_forward_is_the_jax_one(tiny_net):
+    """Prediction runs the trained weights in NumPy: the same numbers as JAX's forward pass."""
+    import jax
+    import jax.numpy as jnp
+
+    from rtnote.learn.jaxnet import _logits
+
+    feats, net = tiny_net
+    model = net[NET + "note"].net
+    rows = feats[NET + "note"][:6]
+    pitch, patches = model._split(rows)
+    expected = jax.nn.softmax(_logits(jax, jnp, model.params_, jnp.asarray(patches), jnp.asarray(pitch)))
+    assert np.allclose(model.predict_proba(rows), np.asarray(expected), atol=1e-5)
+
+
+def test_spectrogram_network_same_seed_same_weights(tiny_net):
+    feats, net = tiny_net
+    again = fit_net(feats, seed=0)[NET + "note"].net.params_
+    first = net[NET + "note"].net.params_
+    import jax
+
+    for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(again)):
+        assert np.array_equal(a, b)
+
+
+def test_a_model_with_the_network_round_trips(tiny, tiny_net, tmp_path):
+    """Saved, vouched, loaded, and every look averages the members ``combine`` names."""
+    from sklearn.linear_model import LogisticRegression
+
+    ds = tiny[0]
+    feats, net = tiny_net
+    pipelines = {look: fit_look(look, LogisticRegression(max_iter=300), feats) for look in LOOKS} | net
+    path = str(tmp_path / "with-net.joblib")
+    save_model(path, pipelines, LOOKS, {"seed": 0}, COMBINE)
+    clf = load_model(path)
+    assert {NET + look for look in LOOKS} <= set(clf.pipelines)
+
+    i = len(ds) // 2
+    y, f0 = ds.audio(i), 440 * 2 ** ((ds.notes[i]["pitch"] - 69) / 12)
+    for heard_s, look in ((0.05, "onset"), (0.1, "decision"), (0.4, "note")):
+        heard = y[:int(heard_s * SR)]
+        expected = np.mean([member_proba_of(pipelines[m], heard, f0) for m in COMBINE[look]], axis=0)
+        clf._memo.clear()
+        assert np.allclose(clf.predict_proba(heard, SR, f0), expected, atol=1e-5), look

@@ -148,11 +148,12 @@ def classifier():
 
 
 def _fresh(clf, y, sr, f0_hz):
-    """The class probabilities straight from the model's pipelines (no memo, no fast path)."""
+    """The class probabilities straight from the model's members (no memo, no fast path)."""
+    from test_family_model import member_proba_of
+
     y16 = F.resample(y, sr)
     look = clf.look_for(len(y16) / SR)
-    rows = [clf.pipelines[member].predict_proba(F.pack(y16, f0_hz, clf.looks[member])[None])[0]
-            for member in clf.combine[look]]
+    rows = [member_proba_of(clf.pipelines[member], y16, f0_hz) for member in clf.combine[look]]
     return np.mean(rows, axis=0)
 
 

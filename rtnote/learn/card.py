@@ -304,7 +304,9 @@ def _card_lines(result, manifest, model_path, pngs):
     if m:
         lines += [
             f"- Model: `{m.get('model', {}).get('name')}` — one `Pipeline(NoteFeatures, StandardScaler, "
-            f"model)` per look; `{m.get('model', {}).get('estimator')}`",
+            f"model)` per look, `{m.get('model', {}).get('estimator')}`"
+            + (f"; one spectrogram network for every look, `{m['model']['network']}`" if m.get("model", {}).get("network") else "")
+            + f"; each look averages {m.get('features', {}).get('combine')}",
             f"- File: `{m.get('model_file')}`, {m.get('size_bytes', 0) / 1e6:.2f} MB, sha256 `{m.get('sha256')}`",
             f"- Trained with seed {m.get('seed')} on: " + ", ".join(
                 f"{s['name']} ({s['notes']} notes)" for s in m.get("training", {}).get("sources", [])) +
@@ -357,7 +359,7 @@ def _card_lines(result, manifest, model_path, pngs):
         ]
     comp = (manifest or {}).get("comparison") or {}
     if len(comp) > 1:
-        lines += ["## Models compared on the held-out source (same features)", "",
+        lines += ["## Models compared on the held-out source", "",
                   "| model | " + " | ".join(LOOK_TITLES.get(k, k) for k in LOOKS) + " |",
                   "|" + " --- |" * (len(LOOKS) + 1)]
         for name, accs in comp.items():

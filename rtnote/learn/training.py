@@ -3,7 +3,8 @@
 The flow (``rtnote train``): open the training sources and the validation source, compute
 features for every look (with augmented copies of the training notes), fit each candidate
 ``Pipeline(NoteFeatures, StandardScaler, model)`` per look, pick the candidate with the best
-validation accuracy (never a random split), and save it with its manifest.
+validation accuracy (never a random split), fit the spectrogram network beside it (one
+network for every look, ``net@<look>`` members), and save both with the manifest.
 """
 
 import hashlib
@@ -16,16 +17,20 @@ from rtnote.families import FAMILIES
 from rtnote.learn import SR
 from rtnote.learn.augment import augment, jitter_onset
 from rtnote.learn.features import NoteFeatures, note_features
+from rtnote.learn.spectrogram import SpectrogramLook, SpectrogramNet, net_row
 
 #: The looks the engine takes [seconds after the onset]: at the note_on (a variable few
 #: tens of ms; trained on 5-70 ms), the ~100 ms decision and the last look on the whole note.
 LOOKS = {"onset": 0.07, "decision": 0.1, "note": 0.4}
-#: The last look averages the probabilities of the note and decision models (each on its
-#: own horizon of the same audio): +2.6 points on TimGM6mb over the note model alone.
-COMBINE = {"note": ["note", "decision"]}
+#: Members whose class probabilities are averaged at each look (each on its own horizon of
+#: the same audio): the feature model and the spectrogram network (``net@<look>``). The
+#: network alone is weaker (~60% on TimGM6mb) but errs elsewhere: see the model card.
+COMBINE = {"onset": ["onset", "net@onset"], "decision": ["decision", "net@decision"],
+           "note": ["note", "decision", "net@note", "net@decision"]}
+NET = "net@"
 ONSET_HEARD_S = (0.005, 0.07)
 SEGMENT_S = 0.6  # audio kept per note for features [seconds]
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 
 
 def midi_to_hz(pitch):
@@ -33,21 +38,25 @@ def midi_to_hz(pitch):
 
 
 def _note_rows(y, f0_hz, rng, augmented):
-    """Features of one note for every look (a list ordered like LOOKS)."""
+    """Features of one note for every look and the network's rows for every look (a list
+    ordered like :func:`member_names`)."""
     if augmented:
         y, f0_hz = augment(y, f0_hz, rng)
     y = jitter_onset(y, rng)
     heard = int(rng.uniform(*ONSET_HEARD_S) * SR)
-    out = []
-    for look, horizon_s in LOOKS.items():
-        segment = y[:heard] if look == "onset" else y
-        out.append(note_features(segment, f0_hz, horizon_s))
-    return out
+    segments = {look: y[:heard] if look == "onset" else y for look in LOOKS}
+    return ([note_features(segments[look], f0_hz, horizon_s) for look, horizon_s in LOOKS.items()]
+            + [net_row(segments[look], f0_hz, horizon_s) for look, horizon_s in LOOKS.items()])
+
+
+def member_names():
+    """Names of the feature rows :func:`extract` computes: each look, then ``net@<look>``."""
+    return list(LOOKS) + [NET + look for look in LOOKS]
 
 
 def _chunk_features(clips, pitches, keys, seed, copies):
     """Worker: features of a chunk of notes, ``copies`` variants each (the first plain)."""
-    rows = [[] for _ in LOOKS]
+    rows = [[] for _ in member_names()]
     for y, pitch, key in zip(clips, pitches, keys):
         y = y.astype(np.float32) / 32768.0 if y.dtype == np.int16 else y
         for copy in range(copies):
@@ -91,7 +100,8 @@ def extract(dataset, seed=0, copies=1, jobs=1, progress=None, cache_dir=None, ch
     Returns
     -------
     dict
-        ``look -> X [n_notes * copies, n_features]``, plus ``family``, ``pitch``,
+        ``look -> X [n_notes * copies, n_features]`` for every name of
+        :func:`member_names`, plus ``family``, ``pitch``,
         ``instrument``, ``note_index`` (index of the note of each row).
     """
     from joblib import Parallel, delayed
@@ -122,7 +132,7 @@ def extract(dataset, seed=0, copies=1, jobs=1, progress=None, cache_dir=None, ch
         parts.append(part)
         if progress:
             progress(min(n, s + chunk), n, f"features {dataset.name}")
-    out = {look: np.concatenate([p[j] for p in parts]) for j, look in enumerate(LOOKS)}
+    out = {name: np.concatenate([p[j] for p in parts]) for j, name in enumerate(member_names())}
     out["note_index"] = np.repeat(np.arange(n), copies)
     for col in ("family", "pitch", "instrument"):
         out[col] = dataset.column(col)[out["note_index"]]
@@ -170,6 +180,26 @@ def make_pipeline(look, model):
 
     return Pipeline([("features", NoteFeatures(horizon_s=LOOKS[look])),
                      ("scale", StandardScaler()), ("model", model)])
+
+
+def fit_net(features, seed, progress=None):
+    """The spectrogram network, fitted on the whole-note rows; returns its ``net@<look>``
+    members (one network, every look)."""
+    net = SpectrogramNet(random_state=seed)
+    net.fit(features[NET + "note"], features["family"],
+            progress=progress and (lambda epoch, epochs: progress(epoch, epochs, "fitting the spectrogram network")))
+    return {NET + look: SpectrogramLook(net, horizon_s) for look, horizon_s in LOOKS.items()}
+
+
+def without_net(combine):
+    """``combine`` with the network's members left out (how the feature models alone vote)."""
+    return {look: [m for m in members if not m.startswith(NET)] for look, members in combine.items()}
+
+
+def member_proba(member, X):
+    """Class probabilities of a fitted member (a Pipeline, on precomputed features, or a
+    SpectrogramLook) for rows ``X`` of :func:`extract`."""
+    return member.predict_proba(X) if isinstance(member, SpectrogramLook) else member[1:].predict_proba(X)
 
 
 def fit_look(look, model, features):
@@ -221,10 +251,10 @@ def evaluate_pipelines(pipelines, features, combine=None):
     """{look: {"accuracy", "per_family", "predicted"}} of fitted pipelines on features, each
     look's probabilities averaged over ``combine[look]`` (default: the look alone)."""
     out = {}
-    for look, pipe in pipelines.items():
+    for look in LOOKS:
         members = (combine or {}).get(look, [look])
-        proba = sum(pipelines[m][1:].predict_proba(features[m]) for m in members) / len(members)
-        pred = pipe.classes_[np.argmax(proba, axis=1)]
+        proba = sum(member_proba(pipelines[m], features[m]) for m in members) / len(members)
+        pred = pipelines[members[0]].classes_[np.argmax(proba, axis=1)]
         acc, per = accuracy_by_family(features["family"], pred)
         out[look] = {"accuracy": acc, "per_family": per, "predicted": pred}
     return out
@@ -277,18 +307,25 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
             if progress:
                 progress(i * len(LOOKS) + j, total, f"fitting {name}")
             pipelines[look] = fit_look(look, candidates(seed)[name], train_f)
-        result = evaluate_pipelines(pipelines, valid_f, COMBINE)
+        result = evaluate_pipelines(pipelines, valid_f, without_net(COMBINE))
         comparison[name] = {look: round(r["accuracy"], 4) for look, r in result.items()}
         live = name in LIVE_CANDIDATES or len(names) == 1
         if live and (best is None or score_of(result) > score_of(best[2])):
             best = (name, pipelines, result)
     if progress:
         progress(total, total, "fitting")
-    name, pipelines, result = best
+    name, pipelines, _ = best
+    net = fit_net(train_f, seed, progress)
+    alone = evaluate_pipelines(net, valid_f, {look: [NET + look] for look in LOOKS})
+    comparison["spectrogram network"] = {look: round(r["accuracy"], 4) for look, r in alone.items()}
+    pipelines = pipelines | net
+    result = evaluate_pipelines(pipelines, valid_f, COMBINE)
+    comparison[f"{name} + spectrogram network"] = {look: round(r["accuracy"], 4) for look, r in result.items()}
     report = {
         "created_by": "rtnote train",
         "seed": seed,
-        "model": {"name": name, "estimator": repr(pipelines["note"].steps[-1][1])},
+        "model": {"name": f"{name} + spectrogram network", "estimator": repr(pipelines["note"].steps[-1][1]),
+                  "network": repr(net[NET + "note"].net)},
         "features": {"transformer": "rtnote.learn.features.NoteFeatures",
                      "params": pipelines["note"].steps[0][1].get_params(), "sr_hz": SR,
                      "looks_s": LOOKS, "combine": COMBINE, "onset_heard_s": list(ONSET_HEARD_S),
