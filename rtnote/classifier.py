@@ -1,9 +1,9 @@
 """The instrument-family classifier the engine calls, and safe loading of model files.
 
 A model file (``*.joblib``) holds its members: one fitted ``Pipeline(NoteFeatures,
-StandardScaler, model)`` per look at a note (:data:`rtnote.learn.training.LOOKS`) and, in
-models from this version on, the spectrogram network's looks (``net@<look>``); each look
-averages the members its ``combine`` list names. A manifest beside it (same stem,
+StandardScaler, model)`` per look at a note (:data:`rtnote.learn.training.LOOKS`) and the
+spectrogram network's looks (``net@<look>``); each look averages the members its
+``combine`` list names. A manifest beside it (same stem,
 ``.json``) vouches for it: its sha256, the library versions it was made with, the feature
 settings, the training data and the held-out metrics. :func:`load_model` refuses a file the
 manifest does not vouch for (pickles run code) unless told to trust it.
@@ -267,6 +267,8 @@ def load_model(path=None, trust=False, warm_up=True):
     warm_up : bool
         Run one prediction, so the first live note does not pay for imports.
 
+    Loading caps BLAS at one thread for the whole process (threadpoolctl).
+
     Returns
     -------
     FamilyClassifier
@@ -277,6 +279,11 @@ def load_model(path=None, trust=False, warm_up=True):
         One line saying what is wrong: missing, unvouched, corrupt, truncated, edited,
         made with other library versions, or not a family model.
     """
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread for the process: the network's matrix products are too small to gain
+    # from a second, and its spinning workers took the core the audio server needs
+    threadpool_limits(limits=1, user_api="blas")
     path = os.fspath(path) if path is not None else default_model_path()
     if not os.path.isfile(path):
         raise ModelError(f"model file {path} not found (train one with 'rtnote train -o {path}', "

@@ -173,6 +173,15 @@ def test_shipped_model_is_vouched_and_small():
         assert family in FAMILIES and 0.0 <= conf <= 1.0
 
 
+def test_loading_a_model_keeps_blas_to_one_thread():
+    """The live worker must not wake BLAS threads that spin on the audio server's core."""
+    from threadpoolctl import threadpool_info
+
+    load_model()
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas and all(p["num_threads"] == 1 for p in blas)
+
+
 def test_fast_path_matches_the_pipeline():
     from rtnote.learn.features import note_features
 

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from rtnote.learn import SR
-from rtnote.learn.features import FLOOR_DB, N_FFT, HOP, _WINDOW, _frames, _mel_basis
+from rtnote.learn.features import FLOOR_DB, HOP, N_FFT, _WINDOW, _frames, _mel_basis
 
 N_MELS = 64
 
