@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+from functools import lru_cache
 from importlib import metadata, resources
 
 import numpy as np
@@ -89,6 +90,16 @@ def _fast_proba(pipe):
     return _FastMLP(pipe[0], pipe[1])
 
 
+@lru_cache(maxsize=1)
+def _blas():
+    """threadpoolctl's handle on the BLAS libraries (scanned once). Predictions run on one
+    BLAS thread: the network's matrix products are too small to gain from a second, and its
+    spinning workers took the core the audio server needs (54 deadline misses in a live soak)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 class FamilyClassifier:
     """``predict(y, sr, f0_hz) -> (family, confidence)`` for the engine's FamilyStage.
 
@@ -147,15 +158,16 @@ class FamilyClassifier:
         look = self.look_for(resampled_length(len(y), sr) / 16000.0)
         y16 = None  # resampled only if a look is not in the memo
         total = 0.0
-        for member in self.combine[look]:
-            key, p = self._recall(member, y, sr, f0_hz)
-            if p is None:
-                if y16 is None:
-                    y16 = resample(y, sr)
-                _, features, proba = self._steps[member]
-                p = proba(features(y16, f0_hz)[None, :])[0]
-                self._remember(key, y, p)
-            total = total + p
+        with _blas().limit(limits=1, user_api="blas"):
+            for member in self.combine[look]:
+                key, p = self._recall(member, y, sr, f0_hz)
+                if p is None:
+                    if y16 is None:
+                        y16 = resample(y, sr)
+                    _, features, proba = self._steps[member]
+                    p = proba(features(y16, f0_hz)[None, :])[0]
+                    self._remember(key, y, p)
+                total = total + p
         return total / len(self.combine[look])
 
     def _recall(self, member, y, sr, f0_hz):
@@ -267,8 +279,6 @@ def load_model(path=None, trust=False, warm_up=True):
     warm_up : bool
         Run one prediction, so the first live note does not pay for imports.
 
-    Loading caps BLAS at one thread for the whole process (threadpoolctl).
-
     Returns
     -------
     FamilyClassifier
@@ -279,11 +289,6 @@ def load_model(path=None, trust=False, warm_up=True):
         One line saying what is wrong: missing, unvouched, corrupt, truncated, edited,
         made with other library versions, or not a family model.
     """
-    from threadpoolctl import threadpool_limits
-
-    # one BLAS thread for the process: the network's matrix products are too small to gain
-    # from a second, and its spinning workers took the core the audio server needs
-    threadpool_limits(limits=1, user_api="blas")
     path = os.fspath(path) if path is not None else default_model_path()
     if not os.path.isfile(path):
         raise ModelError(f"model file {path} not found (train one with 'rtnote train -o {path}', "

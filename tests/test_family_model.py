@@ -173,13 +173,23 @@ def test_shipped_model_is_vouched_and_small():
         assert family in FAMILIES and 0.0 <= conf <= 1.0
 
 
-def test_loading_a_model_keeps_blas_to_one_thread():
-    """The live worker must not wake BLAS threads that spin on the audio server's core."""
+def test_predictions_run_on_one_blas_thread():
+    """The live worker must not wake BLAS threads that spin on the audio server's core; the
+    process's own setting (training, say) is left as it was."""
     from threadpoolctl import threadpool_info
 
-    load_model()
-    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
-    assert blas and all(p["num_threads"] == 1 for p in blas)
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    clf = load_model()
+    before = blas_threads()
+    seen = []
+    for name, (horizon_s, features, proba) in list(clf._steps.items()):
+        clf._steps[name] = (horizon_s, features, lambda x, proba=proba: seen.append(blas_threads()) or proba(x))
+    clf._memo.clear()
+    clf.predict_proba(np.zeros(int(0.41 * SR), np.float32), SR, 220.0)
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
 
 
 def test_fast_path_matches_the_pipeline():
