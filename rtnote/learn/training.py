@@ -293,7 +293,7 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
 
     Returns
     -------
-    pipelines : dict look -> Pipeline
+    pipelines : dict member name -> Pipeline (per look) or SpectrogramLook (net@<look>)
     report : dict (JSON-ready) for the manifest
     """
     from rtnote.learn.datasets import default_cache_dir
