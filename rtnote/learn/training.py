@@ -202,7 +202,7 @@ def without_net(combine):
 def member_proba(member, X):
     """Class probabilities of a fitted member (a Pipeline, on precomputed features, or a
     SpectrogramLook) for rows ``X`` of :func:`extract`."""
-    return member.predict_proba(X) if isinstance(member, SpectrogramLook) else member[1:].predict_proba(X)
+    return member[1:].predict_proba(X) if hasattr(member, "steps") else member.predict_proba(X)
 
 
 def fit_look(look, model, features):
