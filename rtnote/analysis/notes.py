@@ -288,6 +288,8 @@ class NoteTracker:
         same = interval < 0.6
         if note.confirmed and abs(interval - 12 * round(interval / 12)) < 0.6:
             same = True  # an octave away from a confirmed note: an estimator slip
+        elif not note.confirmed and round(midi) != note.pitch and abs(midi - round(midi)) < 0.3:
+            same = False  # a scooped attack read on a semitone's border; the note sits on the next
         if same:
             note.change_count = 0
             if age >= self.revise_at and abs(midi - note.pitch) < 0.35:
