@@ -150,3 +150,18 @@ def test_a_scooped_attack_is_corrected_to_the_held_pitch(renderer_factory, progr
     replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
     final = [e for e in events if isinstance(e, NoteOn) and e.note_id not in replaced]
     assert [e.pitch for e in final] == [pitch], events
+
+
+@pytest.mark.parametrize("program, pitch", [(22, 72), (84, 73), (84, 76)])
+def test_a_strong_second_partial_does_not_lift_a_note_an_octave(renderer_factory, program, pitch):
+    """Harmonica and charang notes whose YIN dip at half the period is below the threshold
+    (0.14) while the period's own is near 0: once read an octave up at the first look past
+    the attack, which replaced the right first report."""
+    from rtnote.synth import VALIDATION_SOUNDFONT, Note
+
+    sr = 44100
+    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(pitch, 0.0, 1.0, 100)],
+                                                         duration_s=1.5)
+    analyzer = Analyzer(sr)
+    events = analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+    assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events

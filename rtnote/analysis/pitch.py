@@ -33,6 +33,32 @@ def cmndf(y, tau_max):
     return out
 
 
+def _dip_near(d, lag, lo_limit, hi_limit):
+    """Lag of the deepest local dip of ``d`` within 2 samples of ``lag``, or None."""
+    lo, hi = max(lo_limit, int(lag) - 2), min(hi_limit, int(lag) + 3)
+    if hi - lo < 3:
+        return None
+    k = lo + int(np.argmin(d[lo:hi]))
+    return k if lo < k < hi - 1 else None
+
+
+def _guard_octaves(d, tau, tau_min, tau_max):
+    """YIN's chosen lag, moved to tau/2 or tau/3 when a dip there is nearly as deep (the
+    first dip came a period too late); else, when the chosen dip is only fairly periodic
+    (d' >= 0.1), to 2*tau or 3*tau where a dip is four times deeper (a strong second or
+    third partial made the dip at a fraction of the period: harmonica and charang samples)."""
+    for k in (2, 3):
+        sub = _dip_near(d, tau / k, tau_min, tau_max)
+        if sub is not None and d[sub] < min(0.5, 1.5 * d[tau] + 0.05):
+            return sub
+    if d[tau] >= 0.1:
+        for k in (2, 3):
+            multiple = _dip_near(d, tau * k, tau_min, tau_max)
+            if multiple is not None and d[multiple] < 0.25 * d[tau]:
+                return multiple
+    return tau
+
+
 def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     """Fundamental frequency of a segment.
 
@@ -71,15 +97,7 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     # the deepest (a noisy attack must not pull the choice to a multiple of the period)
     limit = max(threshold, float(d[minima].min()) + margin)
     tau = int(minima[np.argmax(d[minima] < limit)])
-    # octave-down guard: a dip at tau/2 or tau/3 nearly as deep means the shorter period
-    for k in (2, 3):
-        lo, hi = max(tau_min, int(tau / k) - 2), int(tau / k) + 3
-        if hi - lo < 3:
-            continue
-        sub = lo + int(np.argmin(d[lo:hi]))
-        if lo < sub < hi - 1 and d[sub] < min(0.5, 1.5 * d[tau] + 0.05):
-            tau = sub
-            break
+    tau = _guard_octaves(d, tau, tau_min, tau_max)
     # parabolic interpolation of the dip
     a, b, c = d[tau - 1], d[tau], d[tau + 1]
     denom = a - 2 * b + c
