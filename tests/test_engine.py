@@ -165,3 +165,18 @@ def test_a_strong_second_partial_does_not_lift_a_note_an_octave(renderer_factory
     analyzer = Analyzer(sr)
     events = analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
     assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events
+
+
+def test_an_octave_leap_while_the_last_note_rings_is_a_new_note(renderer_factory):
+    """A flute's octave leap whose attack is lost in the last note's release: once taken
+    for an estimator slip of the sounding note. The spectral change marks it a new note."""
+    from rtnote.synth import VALIDATION_SOUNDFONT, Note
+
+    sr = 44100
+    notes = [Note(73, 0.25, 0.402, 65), Note(85, 0.465, 0.927, 80)]
+    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(73, notes, duration_s=1.5)
+    analyzer = Analyzer(sr)
+    events = analyzer.process((0.1 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+    ons = [e for e in events if isinstance(e, NoteOn)]
+    assert [e.pitch for e in ons] == [73, 85], events
+    assert abs(ons[1].onset_sample / sr - 0.465) < 0.05, ons[1]

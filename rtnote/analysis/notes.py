@@ -286,9 +286,8 @@ class NoteTracker:
         midi = hz_to_midi(f0_hz, self.a4_hz)
         interval = abs(midi - hz_to_midi(note.f0_hz, self.a4_hz))
         same = interval < 0.6
-        if note.confirmed and abs(interval - 12 * round(interval / 12)) < 0.6:
-            same = True  # an octave away from a confirmed note: an estimator slip
-        elif not note.confirmed and round(midi) != note.pitch and abs(midi - round(midi)) < 0.3:
+        octaves = not same and abs(interval - 12 * round(interval / 12)) < 0.6
+        if not note.confirmed and round(midi) != note.pitch and abs(midi - round(midi)) < 0.3:
             same = False  # a scooped attack read on a semitone's border; the note sits on the next
         if same:
             note.change_count = 0
@@ -305,6 +304,8 @@ class NoteTracker:
         if note.change_count < self.confirm + 1:
             return []
         onset, strength = self._change_onset(note, pos)
+        if note.confirmed and octaves and strength < self.change_odf:
+            return []  # an octave from a confirmed note without a spectral change: a slip
         if note.confirmed or (onset - note.onset > self.new_note_gap and strength >= self.change_odf):
             replaces = None  # a new note: confirmed before, or a clear spectral change since
         else:
