@@ -256,11 +256,15 @@ class NoteTracker:
         return self._start_note(pending, pos, f0_hz)
 
     def _start_note(self, pending, pos, f0_hz):
-        events = []
-        if self._note is not None:
-            events.append(self._note_off(pending.onset, pos))
-        events.append(self._note_on(pending.onset, pos, f0_hz, pending.peak_db))
-        return events
+        note = self._note
+        if note is None:
+            return [self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
+        scoop = (not note.confirmed and pending.onset - note.onset < self.new_note_gap
+                 and abs(hz_to_midi(f0_hz, self.a4_hz) - note.pitch) < 2.5)
+        if scoop:  # a second attack as a bent one settles: the same note at its pitch
+            return [self._note_off(pos, pos),
+                    self._note_on(note.onset, pos, f0_hz, pending.peak_db, note.note_id, pending.onset)]
+        return [self._note_off(pending.onset, pos), self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
 
     def _check_pitch(self, pos, level_db):
         """Look at the sounding note's pitch again.
