@@ -2,8 +2,8 @@
 
 A model file (``*.joblib``) holds its members: one fitted ``Pipeline(NoteFeatures,
 StandardScaler, model)`` per look at a note (:data:`rtnote.learn.training.LOOKS`) and the
-spectrogram network's looks (``net@<look>``); each look averages the members its
-``combine`` list names. A manifest beside it (same stem,
+spectrogram network's looks (``net@<look>``); each look combines the members its
+``combine`` list names (:func:`vote`). A manifest beside it (same stem,
 ``.json``) vouches for it: its sha256, the library versions it was made with, the feature
 settings, the training data and the held-out metrics. :func:`load_model` refuses a file the
 manifest does not vouch for (pickles run code) unless told to trust it.
@@ -90,6 +90,32 @@ def _fast_proba(pipe):
     return _FastMLP(pipe[0], pipe[1])
 
 
+def vote(probas, class_prior=None):
+    """Members' class probabilities combined: their geometric mean over each class's share of
+    the training notes, normalized (every family equally likely before the sound is heard;
+    the training mix only says how many General MIDI programs a family has).
+
+    Parameters
+    ----------
+    probas : sequence of np.ndarray [shape=(..., n_classes)]
+        One per member.
+    class_prior : np.ndarray [shape=(n_classes,)] or None
+        Training share of each class; None: no correction.
+    """
+    log_p = np.mean([np.log(np.asarray(p, dtype=np.float64) + 1e-9) for p in probas], axis=0)
+    if class_prior is not None:
+        log_p = log_p - np.log(class_prior)
+    p = np.exp(log_p - log_p.max(axis=-1, keepdims=True))
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def prior_array(class_prior, classes):
+    """``class_prior`` ({class: training share} or None) in the order of ``classes``."""
+    if class_prior is None:
+        return None
+    return np.array([class_prior[str(c)] for c in classes], dtype=np.float64)
+
+
 @lru_cache(maxsize=1)
 def _blas():
     """threadpoolctl's handle on the BLAS libraries (scanned once). Predictions run on one
@@ -111,16 +137,21 @@ class FamilyClassifier:
     looks : dict
         look name -> horizon [seconds]; a call uses the longest look the audio covers.
     combine : dict or None
-        look name -> the members whose class probabilities are averaged when that look is
-        used (each on its own horizon of the same audio); default: the look's own member.
+        look name -> the members whose class probabilities are combined (:func:`vote`) when
+        that look is used (each on its own horizon of the same audio); default: the look's
+        own member.
+    class_prior : dict or None
+        class -> its share of the training notes (see :func:`vote`); None: no correction.
     """
 
-    def __init__(self, pipelines, looks, combine=None):
+    def __init__(self, pipelines, looks, combine=None, class_prior=None):
         self.pipelines = pipelines
         self.looks = dict(sorted(looks.items(), key=lambda kv: kv[1]))
         self.combine = {look: list((combine or {}).get(look, [look])) for look in self.looks}
         self._memo = {}
         self.classes_ = np.asarray(next(iter(pipelines.values())).classes_)
+        self.class_prior = class_prior
+        self._prior = prior_array(class_prior, self.classes_)
         self._steps = {}
         for name, member in pipelines.items():
             if list(member.classes_) != list(self.classes_):
@@ -157,7 +188,7 @@ class FamilyClassifier:
         f0_hz = float(f0_hz) if np.isfinite(f0_hz) and f0_hz > 0 else 440.0
         look = self.look_for(resampled_length(len(y), sr) / 16000.0)
         y16 = None  # resampled only if a look is not in the memo
-        total = 0.0
+        probas = []
         with _blas().limit(limits=1, user_api="blas"):
             for member in self.combine[look]:
                 key, p = self._recall(member, y, sr, f0_hz)
@@ -167,8 +198,8 @@ class FamilyClassifier:
                     _, features, proba = self._steps[member]
                     p = proba(features(y16, f0_hz)[None, :])[0]
                     self._remember(key, y, p)
-                total = total + p
-        return total / len(self.combine[look])
+                probas.append(p)
+        return vote(probas, self._prior)
 
     def _recall(self, member, y, sr, f0_hz):
         """(memo key, probabilities or None) of one member at ``y``: a member the engine asked
@@ -203,8 +234,9 @@ class FamilyClassifier:
         return str(self.classes_[i]), float(p[i])
 
 
-def save_model(path, pipelines, looks, manifest, combine=None):
-    """Write the model file and its manifest (with sha256 and library versions added).
+def save_model(path, pipelines, looks, manifest, combine=None, class_prior=None):
+    """Write the model file and its manifest (with sha256 and library versions added);
+    see :class:`FamilyClassifier` for ``combine`` and ``class_prior``.
 
     Returns
     -------
@@ -217,7 +249,7 @@ def save_model(path, pipelines, looks, manifest, combine=None):
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     payload = {"format": FORMAT, "looks": dict(looks), "pipelines": pipelines,
-               "combine": combine}
+               "combine": combine, "class_prior": class_prior}
     with atomic_write(path, "wb") as f:
         joblib.dump(payload, f, compress=3)
     manifest = dict(manifest)
@@ -306,7 +338,8 @@ def load_model(path=None, trust=False, warm_up=True):
     try:
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError("not an rtnote family model")
-        classifier = FamilyClassifier(payload["pipelines"], payload["looks"], payload.get("combine"))
+        classifier = FamilyClassifier(payload["pipelines"], payload["looks"], payload.get("combine"),
+                                      payload.get("class_prior"))
         classifier.manifest = manifest
         classifier.path = path
         if warm_up:

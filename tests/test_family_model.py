@@ -15,8 +15,8 @@ from rtnote.families import FAMILIES
 from rtnote.learn import SR
 from rtnote.learn.datasets import RenderedDataset, RenderSpec
 from rtnote.learn.features import pack
-from rtnote.learn.training import (COMBINE, LOOKS, NET, evaluate_pipelines, extract, fit_look,
-                                   fit_net)
+from rtnote.learn.training import (COMBINE, LOOKS, NET, class_shares, evaluate_pipelines, extract,
+                                   fit_look, fit_net)
 
 TINY = dict(duration_s=0.8, hold_s=0.5, velocities=(100,), pitch_step=24)
 
@@ -254,21 +254,26 @@ def test_spectrogram_network_same_seed_same_weights(tiny_net):
 
 
 def test_a_model_with_the_network_round_trips(tiny, tiny_net, tmp_path):
-    """Saved, vouched, loaded, and every look averages the members ``combine`` names."""
+    """Saved, vouched, loaded, and every look combines the members ``combine`` names: their
+    geometric mean over the training share of each class, normalized."""
     from sklearn.linear_model import LogisticRegression
 
     ds = tiny[0]
     feats, net = tiny_net
     pipelines = {look: fit_look(look, LogisticRegression(max_iter=300), feats) for look in LOOKS} | net
+    prior = class_shares(feats["family"])
     path = str(tmp_path / "with-net.joblib")
-    save_model(path, pipelines, LOOKS, {"seed": 0}, COMBINE)
+    save_model(path, pipelines, LOOKS, {"seed": 0}, COMBINE, prior)
     clf = load_model(path)
     assert {NET + look for look in LOOKS} <= set(clf.pipelines)
 
+    shares = np.array([prior[c] for c in clf.classes_])
     i = len(ds) // 2
     y, f0 = ds.audio(i), 440 * 2 ** ((ds.notes[i]["pitch"] - 69) / 12)
     for heard_s, look in ((0.05, "onset"), (0.1, "decision"), (0.4, "note")):
         heard = y[:int(heard_s * SR)]
-        expected = np.mean([member_proba_of(pipelines[m], heard, f0) for m in COMBINE[look]], axis=0)
+        members = np.array([member_proba_of(pipelines[m], heard, f0) for m in COMBINE[look]])
+        expected = np.prod(members, axis=0) ** (1 / len(members)) / shares
+        expected /= expected.sum()
         clf._memo.clear()
         assert np.allclose(clf.predict_proba(heard, SR, f0), expected, atol=1e-5), look

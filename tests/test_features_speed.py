@@ -148,13 +148,16 @@ def classifier():
 
 
 def _fresh(clf, y, sr, f0_hz):
-    """The class probabilities straight from the model's members (no memo, no fast path)."""
+    """The class probabilities straight from the model's members (no memo, no fast path),
+    combined as test_a_model_with_the_network_round_trips checks."""
     from test_family_model import member_proba_of
+
+    from rtnote.classifier import vote
 
     y16 = F.resample(y, sr)
     look = clf.look_for(len(y16) / SR)
     rows = [member_proba_of(clf.pipelines[member], y16, f0_hz) for member in clf.combine[look]]
-    return np.mean(rows, axis=0)
+    return vote(rows, clf._prior)
 
 
 def test_classifier_matches_its_pipelines_and_memo_needs_identical_audio(classifier):

@@ -96,7 +96,8 @@ class NoteTracker:
         How far before the first look that saw a legato change its onset is searched for.
     change_odf : float > 0
         A provisional note's pitch change is a new note, not a correction, when an ODF peak
-        this strong marks it at least 60 ms after the note's onset.
+        this strong marks it at least 60 ms after the note's onset; a confirmed note's
+        change by octaves counts only with such a peak (else: an estimator slip).
     provisional_s : float > 0 [seconds]
         Until confirmed, and at most this long, a steady different pitch replaces the note
         (note_off, then a note_on with the same onset and ``replaces``).
@@ -271,8 +272,9 @@ class NoteTracker:
 
         A young note is provisional: attacks are often bent, noisy or an octave off, so
         until a look past ``revise_s`` agrees with it, a steady different pitch *replaces*
-        it (note_off, then a note_on with the same onset and ``replaces``). Once confirmed,
-        a steady different pitch is a new note (a slur or legato change).
+        it (note_off, then a note_on with the same onset and ``replaces``); so does one near
+        the middle of the next semitone when the attack was read on the border. Once
+        confirmed, a steady different pitch is a new note (a slur or legato change).
         """
         note = self._note
         age = pos - note.onset

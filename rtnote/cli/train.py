@@ -69,7 +69,7 @@ def run(args):
         pipelines, report = train(args.data, seed=args.seed, model=args.model_type,
                                   copies=args.copies, jobs=args.jobs,
                                   cache_dir=args.cache_dir, progress=progress)
-    manifest = save_model(args.output, pipelines, LOOKS, report, COMBINE)
+    manifest = save_model(args.output, pipelines, LOOKS, report, COMBINE, report["class_prior"])
     minutes = (time.monotonic() - start) / 60
     metrics = manifest["metrics"]["validation"]
     console.print(f"{args.output}: {manifest['model']['name']}, sha256 {manifest['sha256'][:16]}..., "

@@ -22,8 +22,8 @@ from rtnote.learn.spectrogram import SpectrogramLook, SpectrogramNet, net_row
 #: The looks the engine takes [seconds after the onset]: at the note_on (a variable few
 #: tens of ms; trained on 5-70 ms), the ~100 ms decision and the last look on the whole note.
 LOOKS = {"onset": 0.07, "decision": 0.1, "note": 0.4}
-#: Members whose class probabilities are averaged at each look (each on its own horizon of
-#: the same audio): the feature model and the spectrogram network (``net@<look>``). The
+#: Members whose class probabilities are combined at each look (rtnote.classifier.vote; each
+#: on its own horizon of the same audio): the feature model and the spectrogram network (``net@<look>``). The
 #: network alone is weaker (~58% on TimGM6mb) but errs elsewhere: see the model card. The
 #: last look adds the feature model only: its 100-ms members are remembered from the
 #: decision, so it costs what it did without the network (the network's 0.4-s look, 1 ms
@@ -250,14 +250,25 @@ def features_of(datasets, seed, copies, jobs, progress, cache_dir):
                           cache_dir=cache_dir) for d in datasets])
 
 
-def evaluate_pipelines(pipelines, features, combine=None):
+def class_shares(families):
+    """{family: share of the notes} [fractions] of a training set's labels."""
+    names, counts = np.unique(np.asarray(families), return_counts=True)
+    return {str(f): float(c / counts.sum()) for f, c in zip(names, counts)}
+
+
+def evaluate_pipelines(pipelines, features, combine=None, class_prior=None):
     """{look: {"accuracy", "per_family", "predicted"}} of fitted pipelines on features, each
-    look's probabilities averaged over ``combine[look]`` (default: the look alone)."""
+    look's members ``combine[look]`` (default: the look alone) combined as the engine does
+    (:func:`rtnote.classifier.vote`, with ``class_prior`` from :func:`class_shares`)."""
+    from rtnote.classifier import prior_array, vote
+
     out = {}
     for look in LOOKS:
         members = (combine or {}).get(look, [look])
-        proba = sum(member_proba(pipelines[m], features[m]) for m in members) / len(members)
-        pred = pipelines[members[0]].classes_[np.argmax(proba, axis=1)]
+        classes = pipelines[members[0]].classes_
+        proba = vote([member_proba(pipelines[m], features[m]) for m in members],
+                     prior_array(class_prior, classes))
+        pred = classes[np.argmax(proba, axis=1)]
         acc, per = accuracy_by_family(features["family"], pred)
         out[look] = {"accuracy": acc, "per_family": per, "predicted": pred}
     return out
@@ -307,6 +318,7 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
         from rtnote.errors import ConfigError
 
         raise ConfigError(f"model must be one of {', '.join(candidates(seed))} or auto, not {model!r}")
+    prior = class_shares(train_f["family"])
     comparison, best = {}, None
     total = len(names) * len(LOOKS)
     for i, name in enumerate(names):
@@ -315,7 +327,7 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
             if progress:
                 progress(i * len(LOOKS) + j, total, f"fitting {name}")
             pipelines[look] = fit_look(look, candidates(seed)[name], train_f)
-        result = evaluate_pipelines(pipelines, valid_f, without_net(COMBINE))
+        result = evaluate_pipelines(pipelines, valid_f, without_net(COMBINE), prior)
         comparison[name] = accuracies(result)
         live = name in LIVE_CANDIDATES or len(names) == 1
         if live and (best is None or score_of(result) > score_of(best[2])):
@@ -324,10 +336,10 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
         progress(total, total, "fitting")
     name, pipelines, _ = best
     net = fit_net(train_f, seed, progress)
-    alone = evaluate_pipelines(net, valid_f, {look: [NET + look] for look in LOOKS})
+    alone = evaluate_pipelines(net, valid_f, {look: [NET + look] for look in LOOKS}, prior)
     comparison["spectrogram network"] = accuracies(alone)
     pipelines = pipelines | net
-    result = evaluate_pipelines(pipelines, valid_f, COMBINE)
+    result = evaluate_pipelines(pipelines, valid_f, COMBINE, prior)
     comparison[f"{name} + spectrogram network"] = accuracies(result)
     report = {
         "created_by": "rtnote train",
@@ -344,6 +356,7 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
                      "augmentation": ("rtnote.learn.augment.augment (detune, vibrato, EQ, envelope, "
                                       "reverb, noise, level, f0 error) on copies 2.." if copies > 1
                                       else "none") + "; onset jitter -5..+10 ms on every row"},
+        "class_prior": prior,
         "validation": valid_set.describe(),
         "comparison": comparison,
         "metrics": {"validation": {look: {"accuracy": round(r["accuracy"], 4),
