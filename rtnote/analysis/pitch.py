@@ -34,8 +34,10 @@ def cmndf(y, tau_max):
 
 
 def _dip_near(d, lag, lo_limit, hi_limit):
-    """Lag of the deepest local dip of ``d`` within 2 samples of ``lag``, or None."""
-    lo, hi = max(lo_limit, int(lag) - 2), min(hi_limit, int(lag) + 3)
+    """Lag of the deepest local dip of ``d`` within 2 samples or 2% of ``lag``, or None (a
+    string's stiffness moves the dips of its period's multiples apart by a few samples)."""
+    reach = max(2, int(0.02 * lag))
+    lo, hi = max(lo_limit, int(lag) - reach), min(hi_limit, int(lag) + reach + 1)
     if hi - lo < 3:
         return None
     k = lo + int(np.argmin(d[lo:hi]))
@@ -43,13 +45,14 @@ def _dip_near(d, lag, lo_limit, hi_limit):
 
 
 def _guard_octaves(d, tau, tau_min, tau_max):
-    """YIN's chosen lag, moved to tau/2 or tau/3 when a dip there is nearly as deep (the
-    first dip came a period too late); else, when the chosen dip is only fairly periodic
+    """YIN's chosen lag, moved to tau/2 or tau/3 when the dip there is at most about twice as
+    shallow (the first dip came a period too late: a plucked attack can be more periodic at
+    twice its period for 60 ms); else, when the chosen dip is only fairly periodic
     (d' >= 0.1), to 2*tau or 3*tau where a dip is four times deeper (a strong second or
     third partial made the dip at a fraction of the period: harmonica and charang samples)."""
     for k in (2, 3):
         sub = _dip_near(d, tau / k, tau_min, tau_max)
-        if sub is not None and d[sub] < min(0.5, 1.5 * d[tau] + 0.05):
+        if sub is not None and d[sub] < min(0.5, 2.0 * d[tau] + 0.05):
             return sub
     if d[tau] >= 0.1:
         for k in (2, 3):
