@@ -23,11 +23,12 @@ from rtnote.learn.spectrogram import SpectrogramLook, SpectrogramNet, net_row
 #: tens of ms; trained on 5-70 ms), the ~100 ms decision and the last look on the whole note.
 LOOKS = {"onset": 0.07, "decision": 0.1, "note": 0.4}
 #: Members whose class probabilities are combined at each look (rtnote.classifier.vote; each
-#: on its own horizon of the same audio): the feature model and the spectrogram network (``net@<look>``). The
-#: network alone is weaker (~58% on TimGM6mb) but errs elsewhere: see the model card. The
-#: last look adds the feature model only: its 100-ms members are remembered from the
-#: decision, so it costs what it did without the network (the network's 0.4-s look, 1 ms
-#: more, scored 0.6 points more on TimGM6mb but cost deadline misses live).
+#: on its own horizon of the same audio): the feature model and the spectrogram network
+#: (``net@<look>``). The network alone is weaker (~57% on TimGM6mb at 100 ms) but errs
+#: elsewhere: see the model card. The last look adds the feature model only: its 100-ms
+#: members are remembered from the decision, so it costs what it did without the network
+#: (the network's 0.4-s look, 1 ms more, scored 0.6 points more on TimGM6mb but cost
+#: deadline misses live).
 NET = "net@"
 COMBINE = {"onset": ["onset", NET + "onset"], "decision": ["decision", NET + "decision"],
            "note": ["note", "decision", NET + "decision"]}
@@ -305,7 +306,8 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
     Returns
     -------
     pipelines : dict member name -> Pipeline (per look) or SpectrogramLook (net@<look>)
-    report : dict (JSON-ready) for the manifest
+    report : dict (JSON-ready) for the manifest; its ``class_prior`` (the training share of
+        each family) also goes into the model file (see rtnote.classifier.vote)
     """
     from rtnote.learn.datasets import default_cache_dir
 
