@@ -121,18 +121,22 @@ def test_recording_is_the_audio_the_analyzer_heard(melody_wav, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gap.flac", "heard.wav"]
 
 
+def single_note_events(renderer_factory, program, pitch, velocity=100):
+    """Events of one NSynth-style TimGM6mb note (held 1 s of 1.5 s, peak at 0.5), 44.1 kHz."""
+    from rtnote.synth import VALIDATION_SOUNDFONT, Note
+
+    sr = 44100
+    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(pitch, 0.0, 1.0, velocity)],
+                                                         duration_s=1.5)
+    analyzer = Analyzer(sr)
+    return analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+
+
 @pytest.mark.parametrize("program, pitch", [(0, 61), (0, 64), (30, 43), (46, 39)])
 def test_a_held_note_is_reported_at_its_pitch(renderer_factory, program, pitch):
     """NSynth-style notes that were once reported a semitone sharp: the spectral peak that
     refines YIN's estimate moved half a semitone on the short segment at the decision."""
-    from rtnote.synth import VALIDATION_SOUNDFONT, Note
-
-    sr = 44100
-    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(pitch, 0.0, 1.0, 100)],
-                                                         duration_s=1.5)
-    analyzer = Analyzer(sr)
-    ons = [e for e in analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32))
-           if isinstance(e, NoteOn)]
+    ons = [e for e in single_note_events(renderer_factory, program, pitch) if isinstance(e, NoteOn)]
     assert ons and ons[0].pitch == pitch, ons
 
 
@@ -141,13 +145,7 @@ def test_a_scooped_attack_is_corrected_to_the_held_pitch(renderer_factory, progr
     """NSynth-style notes whose attack is bent: read 45 cents off, on a semitone's border
     (brass 63, reeds 66 and 67), or a semitone low for 40 ms before a second attack as the
     trombone (57) settles. The first report may be wrong; the held note replaces it."""
-    from rtnote.synth import VALIDATION_SOUNDFONT, Note
-
-    sr = 44100
-    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(pitch, 0.0, 1.0, 100)],
-                                                         duration_s=1.5)
-    analyzer = Analyzer(sr)
-    events = analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+    events = single_note_events(renderer_factory, program, pitch)
     replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
     final = [e for e in events if isinstance(e, NoteOn) and e.note_id not in replaced]
     assert [e.pitch for e in final] == [pitch], events
@@ -158,13 +156,7 @@ def test_a_strong_second_partial_does_not_lift_a_note_an_octave(renderer_factory
     """Harmonica and charang notes whose YIN dip at half the period is below the threshold
     (0.14) while the period's own is near 0: once read an octave up at the first look past
     the attack, which replaced the right first report."""
-    from rtnote.synth import VALIDATION_SOUNDFONT, Note
-
-    sr = 44100
-    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(pitch, 0.0, 1.0, 100)],
-                                                         duration_s=1.5)
-    analyzer = Analyzer(sr)
-    events = analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+    events = single_note_events(renderer_factory, program, pitch)
     assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events
 
 
@@ -172,15 +164,10 @@ def test_a_strong_second_partial_does_not_lift_a_note_an_octave(renderer_factory
 def test_a_steel_guitar_attack_is_not_reported_an_octave_low(renderer_factory, pitch):
     """Its first 60 ms are more periodic at twice the period (d' 0.16 against 0.28), and
     the string's stiffness puts the dip at the period 2 samples off half of that one."""
-    from rtnote.synth import VALIDATION_SOUNDFONT, Note
-
-    sr = 44100
-    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(25, [Note(pitch, 0.0, 1.0, 110)],
-                                                         duration_s=1.5)
-    analyzer = Analyzer(sr)
-    ons = [e for e in analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32))
+    ons = [e for e in single_note_events(renderer_factory, 25, pitch, velocity=110)
            if isinstance(e, NoteOn)]
     assert ons and ons[0].pitch == pitch, ons
+
 
 def test_an_octave_leap_while_the_last_note_rings_is_a_new_note(renderer_factory):
     """A flute's octave leap whose attack is lost in the last note's release: once taken

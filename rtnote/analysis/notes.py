@@ -263,9 +263,14 @@ class NoteTracker:
         scoop = (not note.confirmed and pending.onset - note.onset < self.new_note_gap
                  and abs(hz_to_midi(f0_hz, self.a4_hz) - note.pitch) < 2.5)
         if scoop:  # a second attack as a bent one settles: the same note at its pitch
-            return [self._note_off(pos, pos),
-                    self._note_on(note.onset, pos, f0_hz, pending.peak_db, note.note_id, pending.onset)]
+            return self._replace(note, pos, f0_hz, pending.peak_db, pending.onset)
         return [self._note_off(pending.onset, pos), self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
+
+    def _replace(self, note, pos, f0_hz, peak_db, look_from):
+        """The sounding note corrected: its note_off now, then a note_on at its onset that
+        ``replaces`` it, with the pitch heard from ``look_from`` [sample] to ``pos``."""
+        return [self._note_off(pos, pos),
+                self._note_on(note.onset, pos, f0_hz, peak_db, note.note_id, look_from)]
 
     def _check_pitch(self, pos, level_db):
         """Look at the sounding note's pitch again.
@@ -313,11 +318,11 @@ class NoteTracker:
         if note.confirmed and octaves and strength < self.change_odf:
             return []  # an octave from a confirmed note without a spectral change: a slip
         if note.confirmed or (onset - note.onset > self.new_note_gap and strength >= self.change_odf):
-            replaces = None  # a new note: confirmed before, or a clear spectral change since
+            # a new note: confirmed before, or a clear spectral change since
+            events = [self._note_off(onset, pos),
+                      self._note_on(onset, pos, f0_hz, note.peak_db, look_from=pos - length)]
         else:
-            onset, replaces = note.onset, note.note_id
-        events = [self._note_off(onset if replaces is None else pos, pos),
-                  self._note_on(onset, pos, f0_hz, note.peak_db, replaces, pos - length)]
+            events = self._replace(note, pos, f0_hz, note.peak_db, pos - length)
         self._note.confirmed = age >= self.revise_at
         return events
 
