@@ -1,8 +1,9 @@
 """Note tracking: a small state machine from onsets, levels and pitch to note events.
 
 States: idle, pending (an attack was heard, waiting for a confident pitch) and sounding.
-A note_on is emitted as soon as the pitch of the audio since the attack is confident and
-stable; a low note therefore takes longer (it needs ``min_periods`` of its period). A young
+A note_on is emitted as soon as the pitch of the audio since the attack (or of its later
+half, when the attack is noisy) is confident and stable; a low note therefore takes longer
+(it needs ``min_periods`` of its period). A young
 note stays provisional until a look past its attack confirms its pitch; a provisional note
 whose pitch turns out different is replaced (a note_on with ``replaces``, same onset).
 """
@@ -231,6 +232,13 @@ class NoteTracker:
         if pos - start < self.min_segment:
             return []
         f0_hz, aperiodicity = self._pitch(max(start, pos - self.max_segment), pos)
+        if aperiodicity > self.threshold and pos - start >= 2 * self.min_segment:
+            # a noisy attack (breath, bow, hammer) can hide a pitch that already sounds:
+            # look at the later half alone
+            later = (start + pos) // 2
+            f, ap = self._pitch(later, pos)
+            if ap < aperiodicity and self.sr / f * self.min_periods <= pos - later:
+                f0_hz, aperiodicity, start = f, ap, later
         waited = self.relax * (pos - pending.onset) / self.max_wait  # 0 -> relax
         if pos - pending.onset > self.max_wait:
             # no confident pitch in time: take the most periodic look, if any was fair
