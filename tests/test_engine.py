@@ -181,6 +181,22 @@ def test_a_noisy_attack_does_not_hold_back_a_sounding_pitch(renderer_factory, pr
     assert ons[0].decision_sample / ons[0].sr < within_s, ons[0]
 
 
+@pytest.mark.parametrize("program", [33, 35, 39])
+def test_a_quiet_low_e_is_found(renderer_factory, program):
+    """A bass's E1 (41 Hz) at -40 dBFS: its level, measured over 6 ms, fell below the
+    silence level between the peaks of each 24-ms period, which dropped the waiting attack
+    every half period. The tracker now holds the level over a period."""
+    from rtnote.synth import VALIDATION_SOUNDFONT, Note
+
+    sr = 44100
+    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(28, 0.0, 1.0, 80)],
+                                                          duration_s=1.5)
+    analyzer = Analyzer(sr)
+    events = analyzer.process((0.01 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+    replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
+    assert [e.pitch for e in events if isinstance(e, NoteOn) and e.note_id not in replaced] == [28], events
+
+
 def test_an_octave_leap_while_the_last_note_rings_is_a_new_note(renderer_factory):
     """A flute's octave leap whose attack is lost in the last note's release: once taken
     for an estimator slip of the sounding note. The spectral change marks it a new note."""

@@ -156,6 +156,14 @@ class NoteTracker:
         return yin(self.history.segment(start, stop), self.sr, self.fmin, self.fmax,
                    self.threshold)
 
+    def _held(self, level_db, f0_hz):
+        """Highest level [dBFS] over the last period of ``f0_hz`` [Hz], this hop's
+        ``level_db`` included: measured over a few ms, a low note's level dips between the
+        peaks of its waveform (20 dB at E1)."""
+        n = min(len(self._levels), int(np.ceil(self.sr / f0_hz / self.hop_length)))
+        recent = self._levels[(self._hops - 1 - np.arange(n)) % len(self._levels)]
+        return max(level_db, float(recent.max()))
+
     def _note_off(self, offset, pos):
         note, self._note = self._note, None
         return NoteOff(note.note_id, note.onset, max(offset, note.onset), pos, self.sr,
@@ -200,7 +208,7 @@ class NoteTracker:
         events = []
         note = self._note
         if note is not None:
-            if level_db < max(self.silence_db, note.peak_db - self.release_db):
+            if self._held(level_db, note.f0_hz) < max(self.silence_db, note.peak_db - self.release_db):
                 events.append(self._note_off(pos - self.hop_length, pos))
                 note = None
             else:
@@ -225,7 +233,7 @@ class NoteTracker:
     def _step_pending(self, pos, level_db):
         pending = self._pending
         pending.peak_db = max(pending.peak_db, level_db)
-        if level_db <= self.silence_db:
+        if self._held(level_db, self.fmin) <= self.silence_db:
             self._pending = None
             return []
         start = pending.onset + self.attack_skip

@@ -89,6 +89,9 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     tau_max = min(int(np.ceil(sr / fmin)) + 1, n // 2)
     if tau_max <= tau_min + 2:
         return np.nan, 1.0
+    y = y - y.mean()  # d' ignores a DC offset, but its FFT form would lose precision to it
+    if np.dot(y, y) < n * 1e-10:  # below -100 dBFS: rounding noise, not a pitch
+        return np.nan, 1.0
     d = cmndf(y, tau_max)
     # local minima below the threshold; the first one is YIN's choice
     inner = d[tau_min:tau_max]
