@@ -197,6 +197,15 @@ def test_a_quiet_low_e_is_found(renderer_factory, program):
     assert [e.pitch for e in events if isinstance(e, NoteOn) and e.note_id not in replaced] == [28], events
 
 
+@pytest.mark.parametrize("pitch", [30, 36])
+def test_a_second_attack_at_the_same_pitch_does_not_retrigger(renderer_factory, pitch):
+    """A synth bass whose filter envelope makes a second attack 30-80 ms into the note:
+    once taken for a bent attack settling, which replaced the note by itself (a note_off
+    and note_on of the same key)."""
+    events = single_note_events(renderer_factory, 38, pitch, velocity=90)
+    assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events
+
+
 def test_an_octave_leap_while_the_last_note_rings_is_a_new_note(renderer_factory):
     """A flute's octave leap whose attack is lost in the last note's release: once taken
     for an estimator slip of the sounding note. The spectral change marks it a new note."""

@@ -3,9 +3,9 @@
 States: idle, pending (an attack was heard, waiting for a confident pitch) and sounding.
 A note_on is emitted as soon as the pitch of the audio since the attack (or of its later
 half, when the attack is noisy) is confident and stable; a low note therefore takes longer
-(it needs ``min_periods`` of its period). A young
-note stays provisional until a look past its attack confirms its pitch; a provisional note
-whose pitch turns out different is replaced (a note_on with ``replaces``, same onset).
+(it needs ``min_periods`` of its period). A young note stays provisional until a look past
+its attack confirms its pitch; a provisional note whose pitch turns out different is
+replaced (a note_on with ``replaces``, same onset).
 """
 
 import math
@@ -276,9 +276,11 @@ class NoteTracker:
         note = self._note
         if note is None:
             return [self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
-        scoop = (not note.confirmed and pending.onset - note.onset < self.new_note_gap
-                 and abs(hz_to_midi(f0_hz, self.a4_hz) - note.pitch) < 2.5)
-        if scoop:  # a second attack as a bent one settles: the same note at its pitch
+        midi = hz_to_midi(f0_hz, self.a4_hz)
+        if not note.confirmed and pending.onset - note.onset < self.new_note_gap and abs(midi - note.pitch) < 2.5:
+            # a second attack as a bent one settles: the same note, at its pitch
+            if round(midi) == note.pitch:
+                return []
             return self._replace(note, pos, f0_hz, pending.peak_db, pending.onset)
         return [self._note_off(pending.onset, pos), self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
 
