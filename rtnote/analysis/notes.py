@@ -146,7 +146,7 @@ class NoteTracker:
         self._note = None
         self._next_id = getattr(self, "_next_id", 0)
         self._hops = 0
-        self._levels = np.full(self.fade_hops, -np.inf)  # recent levels [dBFS], by hop
+        self._levels = [-math.inf] * self.fade_hops  # recent levels [dBFS], by hop (a ring)
         self._odf = np.zeros(self.odf_hops)  # recent onset detection function
 
     # -- helpers ---------------------------------------------------------------------------
@@ -160,9 +160,15 @@ class NoteTracker:
         """Highest level [dBFS] over the last period of ``f0_hz`` [Hz], this hop's
         ``level_db`` included: measured over a few ms, a low note's level dips between the
         peaks of its waveform (20 dB at E1)."""
-        n = min(len(self._levels), int(np.ceil(self.sr / f0_hz / self.hop_length)))
-        recent = self._levels[(self._hops - 1 - np.arange(n)) % len(self._levels)]
-        return max(level_db, float(recent.max()))
+        n = min(len(self._levels), math.ceil(self.sr / f0_hz / self.hop_length))
+        return max(level_db, *self._recent_levels(n))
+
+    def _recent_levels(self, n, this_hop=False):
+        """The levels of the ``n`` hops before this one (or up to this one) [dBFS], newest
+        first."""
+        ring, newest = self._levels, self._hops - (not this_hop)
+        size = len(ring)
+        return [ring[(newest - k) % size] for k in range(n)]
 
     def _note_off(self, offset, pos):
         note, self._note = self._note, None
@@ -208,16 +214,16 @@ class NoteTracker:
         events = []
         note = self._note
         if note is not None:
-            if self._held(level_db, note.f0_hz) < max(self.silence_db, note.peak_db - self.release_db):
+            end_db = max(self.silence_db, note.peak_db - self.release_db)
+            if level_db < end_db and self._held(level_db, note.f0_hz) < end_db:
                 events.append(self._note_off(pos - self.hop_length, pos))
                 note = None
             else:
                 note.peak_db = max(note.peak_db, level_db)
-        dip_db = self._levels[(self._hops - 1 - np.arange(self.dip_hops)) % len(self._levels)].min()
         self._levels[self._hops % len(self._levels)] = level_db
         self._odf[self._hops % len(self._odf)] = odf
         if onset is not None and level_db > self.silence_db:
-            self._pending = _Pending(onset, dip_db)
+            self._pending = _Pending(onset, dip_db=min(self._recent_levels(self.dip_hops)))
         elif (note is None and self._pending is None and level_db > self.silence_db + 12
               and self._hops % self.check_every == 0):
             # a note that began without a detectable attack (a soft fade-in)
@@ -233,7 +239,7 @@ class NoteTracker:
     def _step_pending(self, pos, level_db):
         pending = self._pending
         pending.peak_db = max(pending.peak_db, level_db)
-        if self._held(level_db, self.fmin) <= self.silence_db:
+        if level_db <= self.silence_db and self._held(level_db, self.fmin) <= self.silence_db:
             self._pending = None
             return []
         start = pending.onset + self.attack_skip
@@ -347,8 +353,7 @@ class NoteTracker:
     def _fade_in_onset(self, pos):
         """Onset of a note that faded in [sample]: where the level (recent hops) last rose
         through the midpoint between its recent floor and now, in dB."""
-        order = (self._hops - np.arange(len(self._levels))) % len(self._levels)  # newest first
-        levels = self._levels[order]
+        levels = np.array(self._recent_levels(len(self._levels), this_hop=True))
         floor = max(self.silence_db - 20, levels[np.isfinite(levels)].min(initial=levels[0]))
         below = np.flatnonzero(levels < 0.5 * (floor + levels[0]))
         back = int(below[0]) if len(below) else len(levels)
