@@ -283,10 +283,11 @@ class NoteTracker:
         if note is None:
             return [self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
         midi = hz_to_midi(f0_hz, self.a4_hz)
-        if not note.confirmed and pending.onset - note.onset < self.new_note_gap and abs(midi - note.pitch) < 2.5:
-            # a second attack as a bent one settles: the same note, at its pitch
-            if round(midi) == note.pitch:
-                return []
+        scoop = (not note.confirmed and pending.onset - note.onset < self.new_note_gap
+                 and abs(midi - note.pitch) < 2.5)
+        if scoop and round(midi) == note.pitch:
+            return []  # a second attack at the note's own pitch (a filter envelope): it goes on
+        if scoop:  # a second attack as a bent one settles: the same note, at its pitch
             return self._replace(note, pos, f0_hz, pending.peak_db, pending.onset)
         return [self._note_off(pending.onset, pos), self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
 
