@@ -121,15 +121,22 @@ def test_recording_is_the_audio_the_analyzer_heard(melody_wav, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gap.flac", "heard.wav"]
 
 
-def single_note_events(renderer_factory, program, pitch, velocity=100):
-    """Events of one NSynth-style TimGM6mb note (held 1 s of 1.5 s, peak at 0.5), 44.1 kHz."""
+def single_note_events(renderer_factory, program, pitch, velocity=100, peak=0.5):
+    """Events of one NSynth-style TimGM6mb note (held 1 s of 1.5 s, scaled to ``peak``),
+    44.1 kHz."""
     from rtnote.synth import VALIDATION_SOUNDFONT, Note
 
     sr = 44100
     y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(pitch, 0.0, 1.0, velocity)],
                                                          duration_s=1.5)
     analyzer = Analyzer(sr)
-    return analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+    return analyzer.process((peak * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+
+
+def final_note_ons(events):
+    """The note_ons no later note_on replaced."""
+    replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
+    return [e for e in events if isinstance(e, NoteOn) and e.note_id not in replaced]
 
 
 @pytest.mark.parametrize("program, pitch", [(0, 61), (0, 64), (30, 43), (46, 39)])
@@ -146,9 +153,7 @@ def test_a_scooped_attack_is_corrected_to_the_held_pitch(renderer_factory, progr
     (brass 63, reeds 66 and 67), or a semitone low for 40 ms before a second attack as the
     trombone (57) settles. The first report may be wrong; the held note replaces it."""
     events = single_note_events(renderer_factory, program, pitch)
-    replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
-    final = [e for e in events if isinstance(e, NoteOn) and e.note_id not in replaced]
-    assert [e.pitch for e in final] == [pitch], events
+    assert [e.pitch for e in final_note_ons(events)] == [pitch], events
 
 
 @pytest.mark.parametrize("program, pitch", [(22, 72), (84, 73), (84, 76)])
@@ -186,15 +191,8 @@ def test_a_quiet_low_e_is_found(renderer_factory, program):
     """A bass's E1 (41 Hz) at -40 dBFS: its level, measured over 6 ms, fell below the
     silence level between the peaks of each 24-ms period, which dropped the waiting attack
     every half period. The tracker now holds the level over a period."""
-    from rtnote.synth import VALIDATION_SOUNDFONT, Note
-
-    sr = 44100
-    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(28, 0.0, 1.0, 80)],
-                                                          duration_s=1.5)
-    analyzer = Analyzer(sr)
-    events = analyzer.process((0.01 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
-    replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
-    assert [e.pitch for e in events if isinstance(e, NoteOn) and e.note_id not in replaced] == [28], events
+    events = single_note_events(renderer_factory, program, 28, velocity=80, peak=0.01)
+    assert [e.pitch for e in final_note_ons(events)] == [28], events
 
 
 @pytest.mark.parametrize("pitch", [30, 36])
