@@ -175,12 +175,16 @@ class NoteTracker:
         return NoteOff(note.note_id, note.onset, max(offset, note.onset), pos, self.sr,
                        note.pitch)
 
+    def _refined(self, f0_hz, start, pos):
+        """The fundamental's own peak near ``f0_hz`` [Hz] in the input from ``start`` to
+        ``pos`` [samples] (see rtnote.analysis.pitch.refine_f0)."""
+        return refine_f0(self.history.segment(max(start, pos - self.max_segment), pos), self.sr, f0_hz)
+
     def _note_on(self, onset, pos, f0_hz, peak_db, replaces=None, look_from=None):
         """A note_on; the pitch is the fundamental's peak near ``f0_hz`` in the audio
         from ``look_from`` (default: the onset past the attack) to ``pos``."""
         start = onset + self.attack_skip if look_from is None else look_from
-        f0_hz = refine_f0(self.history.segment(max(start, pos - self.max_segment), pos),
-                          self.sr, f0_hz)
+        f0_hz = self._refined(f0_hz, start, pos)
         midi = hz_to_midi(f0_hz, self.a4_hz)
         pitch = int(np.clip(round(midi), 0, 127))
         note_id = self._next_id
@@ -293,7 +297,12 @@ class NoteTracker:
 
     def _replace(self, note, pos, f0_hz, peak_db, look_from):
         """The sounding note corrected: its note_off now, then a note_on at its onset that
-        ``replaces`` it, with the pitch heard from ``look_from`` [sample] to ``pos``."""
+        ``replaces`` it, with the pitch heard from ``look_from`` [sample] to ``pos``. Nothing
+        when that pitch, refined, is the note's own (the look was off, not the note)."""
+        f0_hz = self._refined(f0_hz, look_from, pos)
+        if round(hz_to_midi(f0_hz, self.a4_hz)) == note.pitch:
+            note.f0_hz, note.change_count = f0_hz, 0
+            return []
         return [self._note_off(pos, pos),
                 self._note_on(note.onset, pos, f0_hz, peak_db, note.note_id, look_from)]
 
