@@ -184,7 +184,10 @@ class NoteTracker:
         """A note_on; the pitch is the fundamental's peak near ``f0_hz`` in the audio
         from ``look_from`` (default: the onset past the attack) to ``pos``."""
         start = onset + self.attack_skip if look_from is None else look_from
-        f0_hz = self._refined(f0_hz, start, pos)
+        return self._note_on_at(onset, pos, self._refined(f0_hz, start, pos), peak_db, replaces)
+
+    def _note_on_at(self, onset, pos, f0_hz, peak_db, replaces=None):
+        """A note_on at the fundamental ``f0_hz`` [Hz], as refined."""
         midi = hz_to_midi(f0_hz, self.a4_hz)
         pitch = int(np.clip(round(midi), 0, 127))
         note_id = self._next_id
@@ -286,11 +289,8 @@ class NoteTracker:
         note = self._note
         if note is None:
             return [self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
-        midi = hz_to_midi(f0_hz, self.a4_hz)
         scoop = (not note.confirmed and pending.onset - note.onset < self.new_note_gap
-                 and abs(midi - note.pitch) < 2.5)
-        if scoop and round(midi) == note.pitch:
-            return []  # a second attack at the note's own pitch (a filter envelope): it goes on
+                 and abs(hz_to_midi(f0_hz, self.a4_hz) - note.pitch) < 2.5)
         if scoop:  # a second attack as a bent one settles: the same note, at its pitch
             return self._replace(note, pos, f0_hz, pending.peak_db, pending.onset)
         return [self._note_off(pending.onset, pos), self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
@@ -303,8 +303,7 @@ class NoteTracker:
         if round(hz_to_midi(f0_hz, self.a4_hz)) == note.pitch:
             note.f0_hz, note.change_count = f0_hz, 0
             return []
-        return [self._note_off(pos, pos),
-                self._note_on(note.onset, pos, f0_hz, peak_db, note.note_id, look_from)]
+        return [self._note_off(pos, pos), self._note_on_at(note.onset, pos, f0_hz, peak_db, note.note_id)]
 
     def _check_pitch(self, pos, level_db):
         """Look at the sounding note's pitch again.
