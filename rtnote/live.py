@@ -4,7 +4,8 @@
 :class:`LiveRun` owns the shutdown story. Whatever ends the run -- the end of the stream,
 Ctrl-C, SIGTERM, a vanished device or MIDI port, an exception in any thread -- the engine
 is stopped, the analyzer ends the sounding note through every sink, the MIDI sink ends any
-note still on and sends "all notes off", files are written, and the run returns an exit
+note still on and sends "all notes off", the source and the family classifier's process
+stop, files are written, and the run returns an exit
 code with at most one error line.
 """
 
@@ -148,6 +149,9 @@ class LiveRun:
             self.engine.stop()
             ended = self.engine.wait(5.0)
             self.source.stop()
+            classifier = self.engine.analyzer.family.classifier
+            if hasattr(classifier, "close"):
+                classifier.close()  # the process of its later looks
             midi_error = None
             if self.midi is not None:
                 self.midi.close()
@@ -198,7 +202,15 @@ class LiveRun:
             "midi_messages": self.midi.sent if self.midi is not None else None,
             "worker_realtime": engine.worker_realtime,
             "stopped_by": self.stopped_by,
+            "family_process": self._family_process(),
         }
+
+    def _family_process(self):
+        """Counters of the family classifier's process, if the run has one."""
+        process = self.engine.analyzer.family.classifier
+        if not hasattr(process, "lost"):
+            return None
+        return {"answers_waited": process.waits, "lost": process.lost}
 
     def _write_outputs(self, error):
         """Write the files asked for, each whole or not at all (temp file + rename); one
@@ -249,6 +261,9 @@ class LiveRun:
                 f"{comp_text}{s['deadline_misses']} late hops, {s['overflows']} overflows, "
                 f"{s['dropped_cycles']} dropped cycles")
         print(line, file=sys.stderr, flush=True)
+        if (s["family_process"] or {}).get("lost"):
+            print(f"rtnote: warning: {s['family_process']['lost']}; its looks were made in "
+                  "rtnote's own process from then on", file=sys.stderr, flush=True)
         if error is not None:
             print(f"rtnote: error: {error}", file=sys.stderr, flush=True)
             return 1

@@ -116,3 +116,50 @@ def test_transcribe_command_loads_the_shipped_model(melody_wav, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert all(json.loads(line).get("family") is None for line in out.read_text().splitlines()
                if json.loads(line)["type"] == "note_on")
+
+
+def test_later_looks_in_their_own_process_give_the_same_events(melody, shipped):
+    """Live runs send the looks at 0.1 s and 0.4 s to a classifier process: the events are
+    those of asking on the worker, whatever the block size, and the process ends on close."""
+    from rtnote.classifier_process import ClassifierProcess
+
+    y, sr, _ = melody
+    here = Analyzer(sr, family_classifier=shipped)
+    expected = here.process(y) + here.finish()
+    process = ClassifierProcess(shipped)
+    child = process._child
+    try:
+        analyzer = Analyzer(sr, family_classifier=process)
+        events = []
+        for i in range(0, len(y), 256):
+            events += analyzer.process(y[i:i + 256])
+        events += analyzer.finish()
+    finally:
+        process.close()
+    assert sum(isinstance(e, FamilyUpdate) for e in expected) >= 3
+    assert events == expected
+    assert child.returncode == 0
+
+
+def test_a_killed_classifier_process_costs_no_event(melody, shipped, capsys):
+    """The classifier process dies: the live run goes on with the looks made in its own
+    process (the same events as with the process), and says so in one line at the end."""
+    from rtnote.bench.faults import MemorySource
+    from rtnote.classifier_process import ClassifierProcess
+    from rtnote.engine import Engine
+    from rtnote.live import LiveRun
+    from rtnote.sinks import EventList
+
+    y, sr, _ = melody
+    here = Analyzer(sr, family_classifier=shipped)
+    expected = here.process(y) + here.finish()
+    process = ClassifierProcess(shipped)
+    process._child.kill()
+    got = EventList()
+    engine = Engine(Analyzer(sr, family_classifier=process), [got])
+    code = LiveRun(engine, MemorySource([y], sr, blocksize=256), view="none").run()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 0
+    assert got.events == expected
+    assert err[-1] == ("rtnote: warning: the family classifier process ended unexpectedly; "
+                       "its looks were made in rtnote's own process from then on")

@@ -4,7 +4,12 @@ A classifier is any object with ``predict(y, sr, f0_hz) -> (family, confidence)`
 the audio from the note's onset [float32 samples at ``sr`` Hz], ``f0_hz`` its pitch [Hz].
 The stage asks it at the note_on (with the audio heard so far) and again at each of
 ``looks_s`` after the onset that the note_on had not yet heard, while the note sounds; an
-answer that changes the family becomes a FamilyUpdate event.
+answer that changes the family becomes a FamilyUpdate event ``answer_s`` after the look.
+
+That wait lets a classifier with ``submit(y, sr, f0_hz) -> ticket`` and
+``answer(ticket) -> (family, confidence)`` work on the later looks elsewhere
+(:class:`rtnote.classifier_process.ClassifierProcess`) while the worker goes on; any other
+classifier is asked when the answer is due. The events are the same either way.
 """
 
 from dataclasses import replace
@@ -24,32 +29,37 @@ class FamilyStage:
     looks_s : tuple of float > 0 [seconds]
         When after the onset the note is classified again (the first is the ~100 ms
         decision; the audio given is the note up to then).
+    answer_s : float >= 0 [seconds]
+        How long after a later look its answer is due (a family_update's decision sample).
     """
 
-    def __init__(self, classifier, sr, history, looks_s=(0.1, 0.4)):
+    def __init__(self, classifier, sr, history, looks_s=(0.1, 0.4), answer_s=0.01):
         self.classifier = classifier
         self.sr = sr
         self.history = history
         self.looks = [min(int(s * sr), history.size) for s in looks_s]
+        self.answer_len = int(answer_s * sr)
+        self._asker = classifier if hasattr(classifier, "submit") else _AskedWhenDue(classifier)
         self.reset()
 
     def reset(self):
         self._note = None  # the sounding note_on, with its current family
         self._looks_done = 0
+        self._asked = None  # (note_on, sample its answer is due, ticket)
 
-    def _classify(self, note, stop):
-        y = self.history.segment(note.onset_sample, stop)
-        f0_hz = midi_to_hz(note.pitch + note.cents / 100.0)
-        family, conf = self.classifier.predict(y, self.sr, f0_hz)
-        return family, float(conf)
+    def _look(self, note, stop):
+        """(audio from the note's onset to ``stop``, its pitch [Hz])."""
+        return (self.history.segment(note.onset_sample, stop),
+                midi_to_hz(note.pitch + note.cents / 100.0))
 
     def on_event(self, event):
         """Pass a note event through, with the family filled in on a note_on."""
         if self.classifier is None:
             return event
         if isinstance(event, NoteOn):
-            family, conf = self._classify(event, event.decision_sample)
-            event = replace(event, family=family, family_conf=conf)
+            y, f0_hz = self._look(event, event.decision_sample)
+            family, conf = self.classifier.predict(y, self.sr, f0_hz)
+            event = replace(event, family=family, family_conf=float(conf))
             # a late decision heard more than the first looks: asking them again would
             # repeat this answer (and crowd several predictions into one hop)
             heard = event.decision_sample - event.onset_sample
@@ -59,15 +69,42 @@ class FamilyStage:
         return event
 
     def step(self, pos):
-        """Per hop: the next look at the sounding note, if due. Returns 0 or 1 events."""
+        """Per hop: the answer to the last look, if due, then the next look, if due.
+        Returns 0 or 1 events."""
+        events = self._answer(pos)
         note = self._note
-        if note is None or self._looks_done >= len(self.looks):
+        if note is not None and self._looks_done < len(self.looks) \
+                and pos >= note.onset_sample + self.looks[self._looks_done]:
+            self._looks_done += 1
+            y, f0_hz = self._look(note, pos)
+            self._asked = (note, pos + self.answer_len, self._asker.submit(y, self.sr, f0_hz))
+            events += self._answer(pos)
+        return events
+
+    def _answer(self, pos):
+        if self._asked is None or pos < self._asked[1]:
             return []
-        if pos < note.onset_sample + self.looks[self._looks_done]:
-            return []
-        self._looks_done += 1
-        family, conf = self._classify(note, pos)
+        asked_note, _, ticket = self._asked
+        self._asked = None
+        note = self._note
+        if note is None or note.note_id != asked_note.note_id:  # it has ended (an answer
+            return []  # asked elsewhere is dropped by the next answer())
+        family, conf = self._asker.answer(ticket)
         if family == note.family:
             return []
-        self._note = replace(note, family=family, family_conf=conf)
-        return [FamilyUpdate(note.note_id, note.onset_sample, pos, self.sr, family, conf)]
+        self._note = replace(note, family=family, family_conf=float(conf))
+        return [FamilyUpdate(note.note_id, note.onset_sample, pos, self.sr, family, float(conf))]
+
+
+class _AskedWhenDue:
+    """``submit``/``answer`` for a classifier with only ``predict``: the look is kept and
+    asked when its answer is due."""
+
+    def __init__(self, classifier):
+        self.classifier = classifier
+
+    def submit(self, y, sr, f0_hz):
+        return y.copy(), sr, f0_hz  # the history moves on
+
+    def answer(self, ticket):
+        return self.classifier.predict(*ticket)

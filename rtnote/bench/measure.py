@@ -13,6 +13,7 @@ to a figure: its text and its dict carry the counts; a bare number from a run th
 is refused (:class:`UntrustedFigure`) unless the caller says it shows them beside it.
 """
 
+import contextlib
 import os
 import tempfile
 import time
@@ -432,11 +433,14 @@ def run_engine(workload, settings=None, classifier=None, paced=False, blocksize=
     """
     from rtnote.analysis.analyzer import Analyzer, Settings
     from rtnote.audio.sources import FileSource
+    from rtnote.classifier_process import ClassifierProcess
     from rtnote.engine import Engine
     from rtnote.sinks import EventList
 
     settings = settings or Settings()
-    with tempfile.TemporaryDirectory(prefix="rtnote-bench-") as tmp:
+    # paced, the later looks at each note go to a process of their own, as in live runs
+    looks = ClassifierProcess if paced and classifier is not None else contextlib.nullcontext
+    with tempfile.TemporaryDirectory(prefix="rtnote-bench-") as tmp, looks(classifier) as classifier:
         path = os.path.join(tmp, "workload.wav")
         workload.write(path)
         source = FileSource(path, blocksize=blocksize, paced=paced)

@@ -139,10 +139,10 @@ def parse_presets(text):
 def _classifier(args):
     """(family classifier or None, description). Without --model, the shipped model if there
     is one, else none (said in the report)."""
-    from rtnote.cli.live_options import load_classifier
+    from rtnote.cli.options import classifier_from_args
 
     try:
-        classifier = load_classifier(args)
+        classifier = classifier_from_args(args)
     except ModelError as exc:
         if getattr(args, "model", None) is None:
             return None, f"none (no usable shipped model: {exc})"

@@ -6,8 +6,11 @@ itself, and prints one line per note when the output is not a terminal. Everythi
 ``rtnote listen`` does with the notes (MIDI out, files) works here too.
 """
 
-from rtnote.cli.live_options import (add_live_arguments, check_output_paths, formatter,
-                                     load_classifier, open_midi, open_recorder, view_mode)
+import contextlib
+
+from rtnote.cli.live_options import (add_live_arguments, check_output_paths, close_if_any,
+                                     formatter, load_classifier, open_midi, open_recorder,
+                                     view_mode)
 from rtnote.cli.options import add_analyzer_arguments, settings_from_args
 
 EXAMPLES = """examples:
@@ -58,12 +61,16 @@ def run(args):
 
     settings = settings_from_args(args)
     check_output_paths(args.output, args.events, args.stats, args.record)
-    classifier = _demo_classifier(args)
     view = view_mode(args)
     source = FileSource(demo_path(), blocksize=256, paced=True)
-    midi, midi_desc = open_midi(args)
-    engine = Engine(Analyzer(source.sr, settings, classifier),
-                    recorder=open_recorder(args, source.sr), worker_priority=1)
+    with contextlib.ExitStack() as opened:  # closed here only on an error, else by LiveRun
+        classifier = _demo_classifier(args)
+        opened.callback(close_if_any, classifier)
+        midi, midi_desc = open_midi(args)
+        opened.callback(close_if_any, midi)
+        engine = Engine(Analyzer(source.sr, settings, classifier),
+                        recorder=open_recorder(args, source.sr), worker_priority=1)
+        opened.pop_all()
     announce = (f"rtnote: demo: bundled clip, {source.duration_s:.0f} s at {source.sr} Hz, "
                 "played in real time")
     if midi_desc:

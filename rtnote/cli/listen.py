@@ -6,8 +6,11 @@ works (on a machine with only a JACK server: JACK's), and says which. Ctrl-C (or
 ends it cleanly: every note that is on gets its note_off first.
 """
 
-from rtnote.cli.live_options import (add_live_arguments, check_output_paths, formatter,
-                                     load_classifier, open_midi, open_recorder, view_mode)
+import contextlib
+
+from rtnote.cli.live_options import (add_live_arguments, check_output_paths, close_if_any,
+                                     formatter, load_classifier, open_midi, open_recorder,
+                                     view_mode)
 from rtnote.cli.options import add_analyzer_arguments, settings_from_args
 
 EXAMPLES = """examples:
@@ -49,18 +52,18 @@ def run(args):
 
     settings = settings_from_args(args)
     check_output_paths(args.output, args.events, args.stats, args.record)
-    classifier = load_classifier(args)
     view = view_mode(args)
-    midi, midi_desc = open_midi(args)
-    try:
+    with contextlib.ExitStack() as opened:  # closed here only on an error, else by LiveRun
+        classifier = load_classifier(args)
+        opened.callback(close_if_any, classifier)
+        midi, midi_desc = open_midi(args)
+        opened.callback(close_if_any, midi)
         source = LiveSource(args.device, args.samplerate, args.blocksize, args.channels,
                             args.host_api, jack_name=args.jack_name)
+        opened.callback(source.stop)
         engine = Engine(Analyzer(source.sr, settings, classifier),
                         recorder=open_recorder(args, source.sr), worker_priority=1)
-    except BaseException:
-        if midi is not None:
-            midi.close()
-        raise
+        opened.pop_all()
     announce = f"rtnote: listening to {source.description}"
     if midi_desc:
         announce += f"; MIDI out: {midi_desc}"

@@ -115,14 +115,25 @@ def open_midi(args):
 
 
 def load_classifier(args):
-    """The family classifier the analysis options ask for (None when no model exists yet).
+    """The family classifier ``--model`` asks for (None for ``--model none``), with its later
+    looks at each note in a process of their own (:mod:`rtnote.classifier_process`): a live
+    run's worker then makes one prediction a note instead of three. Close it at the end.
 
-    Uses ``rtnote.cli.options.classifier_from_args`` (the ``--model`` option) when present.
+    Raises
+    ------
+    rtnote.errors.ModelError
     """
-    from rtnote.cli import options
+    from rtnote.classifier_process import ClassifierProcess
+    from rtnote.cli.options import classifier_from_args
 
-    loader = getattr(options, "classifier_from_args", None)
-    return loader(args) if loader is not None else None
+    classifier = classifier_from_args(args)
+    return ClassifierProcess(classifier) if classifier is not None else None
+
+
+def close_if_any(opened):
+    """``opened.close()``, unless it is None."""
+    if opened is not None:
+        opened.close()
 
 
 def formatter(prog):
