@@ -219,3 +219,49 @@ def test_an_octave_leap_while_the_last_note_rings_is_a_new_note(renderer_factory
     ons = [e for e in events if isinstance(e, NoteOn)]
     assert [e.pitch for e in ons] == [73, 85], events
     assert abs(ons[1].onset_sample / sr - 0.465) < 0.05, ons[1]
+
+
+LEGATO = (67, 72, 76, 74, 71, 79)  # MIDI notes, 0.4 s each, tied
+
+
+def legato_note_ons(renderer_factory, program):
+    """(reference notes, final note_ons) of ``LEGATO`` played by a TimGM6mb program from a
+    fresh synth (its chorus and reverb hold no earlier render), 44.1 kHz."""
+    from rtnote.synth import VALIDATION_SOUNDFONT, Note, Renderer
+
+    sr = 44100
+    renderer_factory(VALIDATION_SOUNDFONT, sr)  # skips, or fails in CI, without FluidSynth
+    notes = [Note(p, 0.25 + 0.4 * i, 0.65 + 0.4 * i, 80) for i, p in enumerate(LEGATO)]
+    renderer = Renderer(VALIDATION_SOUNDFONT, sr)
+    try:
+        y = renderer.render(program, notes, duration_s=3.0)
+    finally:
+        renderer.close()
+    analyzer = Analyzer(sr)
+    events = analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
+    return notes, final_note_ons(events)
+
+
+def onset_error_s(note, note_ons):
+    """Onset of the note_on of ``note``'s pitch nearest its onset, minus that onset [s]."""
+    errors = [e.onset_sample / e.sr - note.onset_s for e in note_ons if e.pitch == note.pitch]
+    return min(errors, key=abs, default=None)
+
+
+@pytest.mark.parametrize("program, index", [(48, 1), (49, 1), (51, 5), (52, 1)])
+def test_a_swelling_note_is_placed_where_its_harmonics_rise(renderer_factory, program, index):
+    """String ensembles and a choir swell for 100-200 ms under the last note's release: the
+    spectral change that places the new note came 170-210 ms (strings) and 77 ms (choir)
+    after the onset. The rise of the note's own harmonics places it within 40 ms."""
+    notes, ons = legato_note_ons(renderer_factory, program)
+    error = onset_error_s(notes[index], ons)
+    assert error is not None and abs(error) < 0.04, (error, ons)
+
+
+@pytest.mark.parametrize("program", [71, 73])
+def test_a_sharp_legato_attack_keeps_its_onset(renderer_factory, program):
+    """Clarinet and flute: each attack is sharp; the dips of the last note's vibrato at the
+    new note's harmonics are not taken for the start of a swell."""
+    notes, ons = legato_note_ons(renderer_factory, program)
+    errors = [onset_error_s(n, ons) for n in notes]
+    assert all(e is not None and -0.02 < e < 0.04 for e in errors), errors

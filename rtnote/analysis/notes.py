@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from rtnote.analysis.onset import harmonic_rise
 from rtnote.analysis.pitch import refine_f0, yin
 from rtnote.events import NoteOff, NoteOn, hz_to_midi
 
@@ -137,6 +138,7 @@ class NoteTracker:
         self.fallback_threshold = fallback_threshold
         self.change_odf = change_odf
         self.new_note_gap = int(0.06 * sr)
+        self.rise_search = int(0.25 * sr)
         self.odf_hops = max(2, int(round((change_search_s + 0.1) * sr / hop_length)))
         self.threshold = threshold
         self.reset()
@@ -144,6 +146,7 @@ class NoteTracker:
     def reset(self):
         self._pending = None
         self._note = None
+        self._last_offset = -math.inf  # where the last note ended [sample]
         self._next_id = getattr(self, "_next_id", 0)
         self._hops = 0
         self._levels = [-math.inf] * self.fade_hops  # recent levels [dBFS], by hop (a ring)
@@ -172,8 +175,20 @@ class NoteTracker:
 
     def _note_off(self, offset, pos):
         note, self._note = self._note, None
-        return NoteOff(note.note_id, note.onset, max(offset, note.onset), pos, self.sr,
-                       note.pitch)
+        self._last_offset = max(offset, note.onset)
+        return NoteOff(note.note_id, note.onset, self._last_offset, pos, self.sr, note.pitch)
+
+    def _sound_start(self, onset, pos, f0_hz):
+        """A new note's onset [sample], moved back to where its harmonics began to rise
+        (:func:`rtnote.analysis.onset.harmonic_rise`: swells, and attacks heard late under the
+        last note's release), never before the last note ended or 60 ms after the sounding
+        note began."""
+        after = self._last_offset if self._note is None else self._note.onset + self.new_note_gap
+        start = int(max(onset - self.rise_search, self.history.start, after))
+        if start >= onset:
+            return onset
+        y = self.history.segment(start, pos)
+        return start + harmonic_rise(y, self.sr, f0_hz, onset - start)
 
     def _refined(self, f0_hz, start, pos):
         """The fundamental's own peak near ``f0_hz`` [Hz] in the input from ``start`` to
@@ -287,13 +302,15 @@ class NoteTracker:
 
     def _start_note(self, pending, pos, f0_hz):
         note = self._note
-        if note is None:
-            return [self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
-        scoop = (not note.confirmed and pending.onset - note.onset < self.new_note_gap
-                 and abs(hz_to_midi(f0_hz, self.a4_hz) - note.pitch) < 2.5)
-        if scoop:  # a second attack as a bent one settles: the same note, at its pitch
-            return self._replace(note, pos, f0_hz, pending.peak_db, pending.onset)
-        return [self._note_off(pending.onset, pos), self._note_on(pending.onset, pos, f0_hz, pending.peak_db)]
+        if note is not None:
+            scoop = (not note.confirmed and pending.onset - note.onset < self.new_note_gap
+                     and abs(hz_to_midi(f0_hz, self.a4_hz) - note.pitch) < 2.5)
+            if scoop:  # a second attack as a bent one settles: the same note, at its pitch
+                return self._replace(note, pos, f0_hz, pending.peak_db, pending.onset)
+        onset = self._sound_start(pending.onset, pos, f0_hz)
+        events = [self._note_off(onset, pos)] if note is not None else []
+        return events + [self._note_on(onset, pos, f0_hz, pending.peak_db,
+                                       look_from=pending.onset + self.attack_skip)]
 
     def _replace(self, note, pos, f0_hz, peak_db, look_from):
         """The sounding note corrected: its note_off now, then a note_on at its onset that
@@ -352,6 +369,7 @@ class NoteTracker:
             return []  # an octave from a confirmed note without a spectral change: a slip
         if note.confirmed or (onset - note.onset > self.new_note_gap and strength >= self.change_odf):
             # a new note: confirmed before, or a clear spectral change since
+            onset = self._sound_start(onset, pos, f0_hz)
             events = [self._note_off(onset, pos),
                       self._note_on(onset, pos, f0_hz, note.peak_db, look_from=pos - length)]
         else:

@@ -1,7 +1,7 @@
 """Online onset detection: log spectral flux (SuperFlux-style) and a causal peak picker."""
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from rtnote.errors import ConfigError
 
@@ -104,3 +104,66 @@ class OnlinePeakPicker:
                 fired[i] = True
         self._armed, self._since = armed, since
         return fired
+
+
+def harmonic_levels(y, sr, f0_hz, n_fft, hop_length, n_harmonics=8):
+    """Energy at the harmonics of ``f0_hz`` in frames of ``y`` [dB, shape=(n_frames,)]:
+    the strongest bin within one of each harmonic, summed; frame ``j`` covers samples
+    ``[j * hop_length, j * hop_length + n_fft)``."""
+    import scipy.fft
+
+    n = 1 + (len(y) - n_fft) // hop_length
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop_length][:n]
+    power = np.abs(scipy.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2
+    bins = np.round(np.arange(1, n_harmonics + 1) * f0_hz * n_fft / sr).astype(int)
+    bins = bins[(bins >= 1) & (bins < power.shape[1] - 1)]
+    near = power[:, np.concatenate([bins - 1, bins, bins + 1])].reshape(n, 3, -1)
+    return 10.0 * np.log10(near.max(axis=1).sum(axis=1) + 1e-12)
+
+
+SHARE = 0.5
+
+
+def harmonic_rise(y, sr, f0_hz, onset, hop_length=256, tol_db=2.5, drop_db=25.0, floor_db=3.0,
+                  min_rise_db=15.0, rise_share=0.3):
+    """Where a note's harmonics began to sound, at or before its detected ``onset``.
+
+    A bowed, blown or sung note swells for 50-200 ms, and under the last note's release its
+    attack shows late; its harmonics rise from the start. From the frame ending at
+    ``onset``, going back while their level keeps falling (within ``tol_db`` of the lowest
+    level met), the sound starts after the last frame more than ``drop_db`` below the level
+    at the end of ``y`` (or within ``floor_db`` of the lowest level). The onset stays where
+    it is when the rise is less than ``min_rise_db`` [dB], or when less than ``rise_share``
+    of it (in dB) came before the onset: the onset is at the rise, and the lower level
+    before it is the last note's (its vibrato, say) rather than this one's.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), float32]
+        Audio from before the onset to the decision (its end is where the note is heard).
+    sr : int > 0 [Hz]
+    f0_hz : float > 0 [Hz]
+        The note's pitch.
+    onset : int [samples into ``y``]
+
+    Returns
+    -------
+    int [samples into ``y``], <= ``onset``
+    """
+    n_fft = 2048 if f0_hz < 150.0 else 1024  # resolves the harmonics of E1 .. C8
+    if len(y) < n_fft + 3 * hop_length:
+        return onset
+    level = uniform_filter1d(harmonic_levels(y, sr, f0_hz, n_fft, hop_length), 3, mode="nearest")
+    heard = level[-3:].max()
+    last = int(np.clip((onset - n_fft) // hop_length + 1, 0, len(level) - 1))  # ends past onset
+    first, low = last, level[last]
+    while first > 0 and level[first - 1] <= low + tol_db:
+        first -= 1
+        low = min(low, level[first])
+    if heard - low < min_rise_db or level[last] - low < rise_share * (heard - low):
+        return onset
+    start_db = max(heard - drop_db, low + floor_db)
+    below = np.flatnonzero(level[first:last + 1] < start_db)
+    if not len(below):
+        return onset
+    return min(onset, (first + int(below[-1])) * hop_length + n_fft + hop_length // 2)
