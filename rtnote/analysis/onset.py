@@ -151,11 +151,16 @@ def harmonic_rise(y, sr, f0_hz, onset, hop_length=256, tol_db=2.5, drop_db=25.0,
     int [samples into ``y``], <= ``onset``
     """
     n_fft = 2048 if f0_hz < 150.0 else 1024  # resolves the harmonics of E1 .. C8
-    if len(y) < n_fft + 3 * hop_length:
+    before = y[:max(onset, n_fft) + hop_length]  # frames up to the one ending past onset
+    if len(before) < n_fft + 2 * hop_length or len(y) < n_fft + 2 * hop_length:
         return onset
-    level = uniform_filter1d(harmonic_levels(y, sr, f0_hz, n_fft, hop_length), 3, mode="nearest")
-    heard = level[-3:].max()
-    last = int(np.clip((onset - n_fft) // hop_length + 1, 0, len(level) - 1))  # ends past onset
+
+    def smoothed(x):
+        return uniform_filter1d(harmonic_levels(x, sr, f0_hz, n_fft, hop_length), 3, mode="nearest")
+
+    heard = smoothed(y[-(n_fft + 2 * hop_length):]).max()
+    level = smoothed(before)
+    last = len(level) - 1
     first, low = last, level[last]
     while first > 0 and level[first - 1] <= low + tol_db:
         first -= 1
