@@ -12,7 +12,7 @@ import numpy as np
 from rtnote.analysis.family import FamilyStage
 from rtnote.analysis.history import History
 from rtnote.analysis.notes import LATENCY_PRESETS, NoteTracker
-from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux
+from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux, power_of_two_samples
 from rtnote.errors import ConfigError
 
 E1_HZ = 41.2
@@ -49,11 +49,6 @@ class Settings:
         return self
 
 
-def hop_length_for(sr, hop_s):
-    """Hop [samples]: the power of two nearest ``hop_s * sr``."""
-    return int(2 ** round(np.log2(max(1.0, hop_s * sr))))
-
-
 class Analyzer:
     """Streaming note analyzer (aubio-style object, madmom-style chain of stages).
 
@@ -73,7 +68,7 @@ class Analyzer:
             raise ConfigError(f"sample rate must be an integer between 1000 and 768000 Hz, not {sr}")
         self.sr = int(sr)
         self.settings = settings.validate()
-        self.hop_length = hop_length_for(self.sr, settings.hop_s)
+        self.hop_length = power_of_two_samples(settings.hop_s, self.sr)
         self.n_fft = 4 * self.hop_length
         fmax = min(settings.fmax_hz, 0.45 * self.sr)
         extra = dict(settings.extra)

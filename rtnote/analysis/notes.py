@@ -5,7 +5,8 @@ A note_on is emitted as soon as the pitch of the audio since the attack (or of i
 half, when the attack is noisy) is confident and stable; a low note therefore takes longer
 (it needs ``min_periods`` of its period). A young note stays provisional until a look past
 its attack confirms its pitch; a provisional note whose pitch turns out different is
-replaced (a note_on with ``replaces``, same onset).
+replaced (a note_on with ``replaces``, same onset). A new note's onset is where its own
+harmonics began to rise, which for a swell heard late is before the attack that was seen.
 """
 
 import math

@@ -106,6 +106,11 @@ class OnlinePeakPicker:
         return fired
 
 
+def power_of_two_samples(seconds, sr):
+    """The power of two [samples] nearest ``seconds * sr`` (sr [Hz])."""
+    return int(2 ** round(np.log2(max(1.0, seconds * sr))))
+
+
 def harmonic_levels(y, sr, f0_hz, n_fft, hop_length, n_harmonics=8):
     """Energy at the harmonics of ``f0_hz`` in frames of ``y`` [dB, shape=(n_frames,)]:
     the strongest bin within one of each harmonic, summed; frame ``j`` covers samples
@@ -124,8 +129,8 @@ def harmonic_levels(y, sr, f0_hz, n_fft, hop_length, n_harmonics=8):
 SHARE = 0.5
 
 
-def harmonic_rise(y, sr, f0_hz, onset, hop_length=256, tol_db=2.5, drop_db=25.0, floor_db=3.0,
-                  min_rise_db=15.0, rise_share=0.3):
+def harmonic_rise(y, sr, f0_hz, onset, frame_s=0.023, hop_s=0.0058, tol_db=2.5, drop_db=25.0,
+                  floor_db=3.0, min_rise_db=15.0, rise_share=0.3):
     """Where a note's harmonics began to sound, at or before its detected ``onset``.
 
     A bowed, blown or sung note swells for 50-200 ms, and under the last note's release its
@@ -145,12 +150,16 @@ def harmonic_rise(y, sr, f0_hz, onset, hop_length=256, tol_db=2.5, drop_db=25.0,
     f0_hz : float > 0 [Hz]
         The note's pitch.
     onset : int [samples into ``y``]
+    frame_s, hop_s : float > 0 [seconds]
+        Frames and their hop (powers of two in samples: 1024 and 256 at 44.1 kHz); twice as
+        long frames below 300 Hz, where a semitone is a few bins apart.
 
     Returns
     -------
     int [samples into ``y``], <= ``onset``
     """
-    n_fft = 2048 if f0_hz < 150.0 else 1024  # resolves the harmonics of E1 .. C8
+    n_fft = power_of_two_samples(frame_s, sr) * (2 if f0_hz < 300.0 else 1)
+    hop_length = power_of_two_samples(hop_s, sr)
     before = y[:max(onset, n_fft) + hop_length]  # frames up to the one ending past onset
     if len(before) < n_fft + 2 * hop_length or len(y) < n_fft + 2 * hop_length:
         return onset
