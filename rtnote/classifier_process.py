@@ -50,7 +50,7 @@ class ClassifierProcess:
     Raises
     ------
     ModelError
-        The child could not load the model or did not answer in ``REPLY_S``.
+        The child could not load the model, or did not say it had in ``START_S``.
     """
 
     START_S = 30.0  # longest wait for the child to load the model [seconds]
