@@ -25,7 +25,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 from multiprocessing.connection import Connection
 
 import numpy as np

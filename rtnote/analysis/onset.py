@@ -126,9 +126,6 @@ def harmonic_levels(y, sr, f0_hz, n_fft, hop_length, n_harmonics=8):
     return 10.0 * np.log10(near.max(axis=1).sum(axis=1) + 1e-12)
 
 
-SHARE = 0.5
-
-
 def harmonic_rise(y, sr, f0_hz, onset, frame_s=0.023, hop_s=0.0058, tol_db=2.5, drop_db=25.0,
                   floor_db=3.0, min_rise_db=15.0, rise_share=0.3):
     """Where a note's harmonics began to sound, at or before its detected ``onset``.
