@@ -44,6 +44,18 @@ def _dip_near(d, lag, lo_limit, hi_limit):
     return k if lo < k < hi - 1 else None
 
 
+def _past_side_dip(d, minima, tau, reach=1.34):
+    """The period's own dip when YIN's first dip ``tau`` is a side dip before it: a strong
+    n-th partial makes dips at (n-1)/n of the period (an electric piano's tine, n ~ 16:
+    d' 0.11 six percent before the period's 0.001). Moves to the deepest dip within
+    ``reach`` times ``tau`` if it is four times deeper."""
+    later = minima[(minima > tau) & (minima <= reach * tau)]
+    if len(later) == 0:
+        return tau
+    best = int(later[np.argmin(d[later])])
+    return best if d[best] < 0.25 * d[tau] else tau
+
+
 def _guard_octaves(d, tau, tau_min, tau_max):
     """YIN's chosen lag, moved to tau/2 or tau/3 when the dip there is at most about twice as
     shallow (the first dip came a period too late: a plucked attack can be more periodic at
@@ -103,6 +115,7 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     # the deepest (a noisy attack must not pull the choice to a multiple of the period)
     limit = max(threshold, float(d[minima].min()) + margin)
     tau = int(minima[np.argmax(d[minima] < limit)])
+    tau = _past_side_dip(d, minima, tau)
     tau = _guard_octaves(d, tau, tau_min, tau_max)
     # parabolic interpolation of the dip
     a, b, c = d[tau - 1], d[tau], d[tau + 1]
