@@ -34,8 +34,9 @@ def level_to_velocity(level_db, silence_db):
 class _Pending:
     """An attack waiting for its pitch."""
 
-    def __init__(self, onset, dip_db=-math.inf):
+    def __init__(self, onset, dip_db=-math.inf, swell=False):
         self.onset = onset
+        self.swell = swell  # no attack, a rise in level: only a new pitch makes it a note
         self.dip_db = dip_db  # lowest level just before the attack [dBFS]
         self.last_midi = None
         self.agree = 0
@@ -109,7 +110,8 @@ class NoteTracker:
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
-                 change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25):
+                 change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25,
+                 swell_db=12.0):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -138,6 +140,7 @@ class NoteTracker:
         self.change_search_s = change_search_s
         self.fallback_threshold = fallback_threshold
         self.change_odf = change_odf
+        self.swell_db = swell_db
         self.new_note_gap = int(0.06 * sr)
         self.rise_search = int(0.25 * sr)
         self.odf_hops = max(2, int(round((change_search_s + 0.1) * sr / hop_length)))
@@ -152,6 +155,7 @@ class NoteTracker:
         self._hops = 0
         self._levels = [-math.inf] * self.fade_hops  # recent levels [dBFS], by hop (a ring)
         self._odf = np.zeros(self.odf_hops)  # recent onset detection function
+        self._swelling = False
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -251,6 +255,9 @@ class NoteTracker:
               and self._hops % self.check_every == 0):
             # a note that began without a detectable attack (a soft fade-in)
             self._pending = _Pending(self._fade_in_onset(pos))
+        elif note is not None and self._pending is None and self._swells(pos, level_db):
+            # a note swelling out of the last one's release, too slowly for the flux
+            self._pending = _Pending(self._fade_in_onset(pos), swell=True)
         if self._pending is not None:
             events += self._step_pending(pos, level_db)
         elif note is not None and self._hops % self.check_every == 0:
@@ -297,7 +304,7 @@ class NoteTracker:
             return []
         self._pending = None
         same_pitch = self._note is not None and midi == self._note.pitch
-        if same_pitch and pending.peak_db - pending.dip_db < self.reattack_db:
+        if same_pitch and (pending.swell or pending.peak_db - pending.dip_db < self.reattack_db):
             return []  # no real re-attack (vibrato, tremolo, a loop point): the note goes on
         return self._start_note(pending, pos, f0_hz)
 
@@ -306,7 +313,9 @@ class NoteTracker:
         if note is not None:
             scoop = (not note.confirmed and pending.onset - note.onset < self.new_note_gap
                      and abs(hz_to_midi(f0_hz, self.a4_hz) - note.pitch) < 2.5)
-            if scoop:  # a second attack as a bent one settles: the same note, at its pitch
+            if scoop or (pending.swell and not note.confirmed):
+                # a second attack as a bent one settles, or the tone swelling out of a chiff:
+                # the same note, at its pitch
                 return self._replace(note, pos, f0_hz, pending.peak_db, pending.onset)
         onset = self._sound_start(pending.onset, pos, f0_hz)
         events = [self._note_off(onset, pos)] if note is not None else []
@@ -377,6 +386,24 @@ class NoteTracker:
             events = self._replace(note, pos, f0_hz, note.peak_db, pos - length)
         self._note.confirmed = age >= self.revise_at
         return events
+
+    def _swells(self, pos, level_db):
+        """True at the hop where the sounding note, past its attack and faded ``swell_db``
+        below its peak, rises ``swell_db`` above its lowest held level (over its period) of the
+        last 50 ms (re-armed once the rise falls below half of it)."""
+        note = self._note
+        n = min(self.dip_hops - 1, math.ceil(self.sr / note.f0_hz / self.hop_length))
+        levels = np.array(self._recent_levels(self.dip_hops, this_hop=True))  # newest first
+        held = np.lib.stride_tricks.sliding_window_view(levels, n).max(axis=1)
+        dip = held.min()
+        rise = held[0] - dip
+        if rise < 0.5 * self.swell_db:
+            self._swelling = False
+        elif (rise >= self.swell_db and not self._swelling and dip <= note.peak_db - self.swell_db
+              and pos - note.onset > self.new_note_gap):
+            self._swelling = True
+            return True
+        return False
 
     def _fade_in_onset(self, pos):
         """Onset of a note that faded in [sample]: where the level (recent hops) last rose
