@@ -105,6 +105,10 @@ class NoteTracker:
     provisional_s : float > 0 [seconds]
         Until confirmed, and at most this long, a steady different pitch replaces the note
         (note_off, then a note_on with the same onset and ``replaces``).
+    swell_db : float > 0 [dB]
+        A sounding note that faded this far below its peak and rises this far again without
+        an attack is looked at again, as an attack would be (a swell the flux misses); only
+        a new pitch there makes it a new note.
     """
 
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
