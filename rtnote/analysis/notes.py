@@ -397,9 +397,9 @@ class NoteTracker:
         last 50 ms (re-armed once the rise falls below half of it)."""
         note = self._note
         n = min(self.dip_hops - 1, math.ceil(self.sr / note.f0_hz / self.hop_length))
-        levels = np.array(self._recent_levels(self.dip_hops, this_hop=True))  # newest first
-        held = np.lib.stride_tricks.sliding_window_view(levels, n).max(axis=1)
-        dip = held.min()
+        levels = self._recent_levels(self.dip_hops, this_hop=True)  # newest first
+        held = [max(levels[k:k + n]) for k in range(len(levels) - n + 1)]
+        dip = min(held)
         rise = held[0] - dip
         if rise < 0.5 * self.swell_db:
             self._swelling = False
