@@ -61,17 +61,30 @@ def _guard_octaves(d, tau, tau_min, tau_max):
     shallow (the first dip came a period too late: a plucked attack can be more periodic at
     twice its period for 60 ms); else, when the chosen dip is only fairly periodic
     (d' >= 0.1), to 2*tau or 3*tau where a dip is four times deeper (a strong second or
-    third partial made the dip at a fraction of the period: harmonica and charang samples)."""
+    third partial made the dip at a fraction of the period: harmonica and charang samples),
+    or, when it is only nearly periodic (d' >= 0.02), to 2*tau where a dip is twenty times
+    deeper (a weak fundamental under a strong second partial: an oboe's second octave).
+    Depths are taken between lags (:func:`_dip_floor`)."""
     for k in (2, 3):
         sub = _dip_near(d, tau / k, tau_min, tau_max)
         if sub is not None and d[sub] < min(0.5, 2.0 * d[tau] + 0.05):
             return sub
-    if d[tau] >= 0.1:
-        for k in (2, 3):
+    depth = _dip_floor(d, tau)
+    if depth >= 0.02:
+        deeper, ks = (0.25, (2, 3)) if depth >= 0.1 else (0.05, (2,))
+        for k in ks:
             multiple = _dip_near(d, tau * k, tau_min, tau_max)
-            if multiple is not None and d[multiple] < 0.25 * d[tau]:
+            if multiple is not None and _dip_floor(d, multiple) < deeper * depth:
                 return multiple
     return tau
+
+
+def _dip_floor(d, lag):
+    """d' at the bottom of the dip at integer ``lag``, between samples (parabolic): a short
+    period's dip falls between lags, where d' at the nearest lag is several times higher."""
+    a, b, c = d[lag - 1], d[lag], d[lag + 1]
+    denom = a - 2 * b + c
+    return max(0.0, b - (a - c) ** 2 / (8 * denom)) if denom > 0 else b
 
 
 def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
