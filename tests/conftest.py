@@ -23,19 +23,24 @@ def require(condition, reason):
 
 @pytest.fixture(scope="session")
 def renderer_factory():
-    """Renderer(soundfont) for FluidSynth renders; skips/fails if FluidSynth is missing."""
+    """Renderer(soundfont) for FluidSynth renders; skips/fails if FluidSynth is missing.
+    ``fresh=True`` gives a new one, whose renders do not depend on what the tests before
+    rendered (FluidSynth keeps some state across renders; a quiet note scaled up shows it)."""
     from rtnote.errors import RtnoteError
     from rtnote.synth import Renderer
 
     cache = {}
 
-    def make(soundfont="FluidR3_GM", sr=44100):
+    def make(soundfont="FluidR3_GM", sr=44100, fresh=False):
         key = (soundfont, sr)
-        if key not in cache:
+        if fresh or key not in cache:
             try:
-                cache[key] = Renderer(soundfont, sr=sr)
+                renderer = Renderer(soundfont, sr=sr)
             except RtnoteError as exc:
                 require(False, str(exc))
+            if fresh:
+                return renderer
+            cache[key] = renderer
         return cache[key]
 
     return make

@@ -127,8 +127,9 @@ def single_note_events(renderer_factory, program, pitch, velocity=100, peak=0.5)
     from rtnote.synth import VALIDATION_SOUNDFONT, Note
 
     sr = 44100
-    y = renderer_factory(VALIDATION_SOUNDFONT, sr).render(program, [Note(pitch, 0.0, 1.0, velocity)],
-                                                         duration_s=1.5)
+    renderer = renderer_factory(VALIDATION_SOUNDFONT, sr, fresh=True)
+    y = renderer.render(program, [Note(pitch, 0.0, 1.0, velocity)], duration_s=1.5)
+    renderer.close()
     analyzer = Analyzer(sr)
     return analyzer.process((peak * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
 
