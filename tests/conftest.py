@@ -31,17 +31,18 @@ def renderer_factory():
 
     cache = {}
 
+    def new(soundfont, sr):
+        try:
+            return Renderer(soundfont, sr=sr)
+        except RtnoteError as exc:
+            require(False, str(exc))
+
     def make(soundfont="FluidR3_GM", sr=44100, fresh=False):
-        key = (soundfont, sr)
-        if fresh or key not in cache:
-            try:
-                renderer = Renderer(soundfont, sr=sr)
-            except RtnoteError as exc:
-                require(False, str(exc))
-            if fresh:
-                return renderer
-            cache[key] = renderer
-        return cache[key]
+        if fresh:
+            return new(soundfont, sr)
+        if (soundfont, sr) not in cache:
+            cache[soundfont, sr] = new(soundfont, sr)
+        return cache[soundfont, sr]
 
     return make
 

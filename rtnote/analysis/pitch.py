@@ -79,12 +79,21 @@ def _guard_octaves(d, tau, tau_min, tau_max):
     return tau
 
 
-def _dip_floor(d, lag):
-    """d' at the bottom of the dip at integer ``lag``, between samples (parabolic): a short
-    period's dip falls between lags, where d' at the nearest lag is several times higher."""
+def _parabola(d, lag):
+    """(offset [lags], d') of the bottom of the dip at integer ``lag``, from the parabola
+    through its neighbours: a short period's dip falls between lags, where d' at the nearest
+    lag is several times higher."""
     a, b, c = d[lag - 1], d[lag], d[lag + 1]
     denom = a - 2 * b + c
-    return max(0.0, b - (a - c) ** 2 / (8 * denom)) if denom > 0 else b
+    if denom <= 0:
+        return 0.0, b
+    shift = 0.5 * (a - c) / denom
+    return shift, max(0.0, b - 0.25 * (a - c) * shift)
+
+
+def _dip_floor(d, lag):
+    """d' at the bottom of the dip at integer ``lag``, between lags (:func:`_parabola`)."""
+    return _parabola(d, lag)[1]
 
 
 def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
@@ -130,11 +139,8 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     tau = int(minima[np.argmax(d[minima] < limit)])
     tau = _past_side_dip(d, minima, tau)
     tau = _guard_octaves(d, tau, tau_min, tau_max)
-    # parabolic interpolation of the dip
-    a, b, c = d[tau - 1], d[tau], d[tau + 1]
-    denom = a - 2 * b + c
-    shift = 0.5 * (a - c) / denom if denom > 0 else 0.0
-    return sr / (tau + shift), float(b)
+    shift, _ = _parabola(d, tau)
+    return sr / (tau + shift), float(d[tau])
 
 
 def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0):
