@@ -842,8 +842,8 @@ def to_markdown(r, command):
                       f"moves it by one period, {v['jack_period']} samples); {v['rtnote_dropped_cycles']} dropped cycles, {v['xruns_at_player_client']} "
                       f"xruns at the player, {v['rtnote_ring_overflows']} overflows, "
                       f"{v['rtnote_deadline_misses']} deadline misses ("
-                      f"{v['rtnote_compute_per_hop'].get('deadline_misses_off_cpu', 'n/a')} of them with the "
-                      f"worker's own CPU time within budget: it was waiting; load average "
+                      f"{v['rtnote_compute_per_hop'].get('deadline_misses_off_cpu', 'n/a')} of them spent "
+                      f"mostly off the CPU: the worker was waiting; load average "
                       f"{v['load_average_1min_at_end']:.1f} at the end). Clients jackd found "
                       f"unfinished at its xruns: {late_clients_text(v.get('late_clients'))}."]
     if "signals" in r:

@@ -4,7 +4,7 @@
 Reports, as JSON in benchmarks/out/live_soak.json: dropped cycles (xruns flagged to rtnote's
 input, and xruns seen by the player client), ring-buffer overflows, deadline misses (hops
 whose compute exceeded their duration; ``deadline_misses_off_cpu`` counts those where the
-worker's own CPU time did not: it waited for the GIL or the scheduler), compute per hop, the notes found, and the
+worker spent more of the time waiting, for the GIL or the scheduler, than on the CPU), compute per hop, the notes found, and the
 end-to-end latency per note (audio onset frame -> MIDI frame, on JACK's frame clock); the
 resident memory of the rtnote process at the start and the end; and the drift of rtnote's
 sample clock against the played audio (each live note_on against the same audio analyzed as

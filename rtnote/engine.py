@@ -35,11 +35,12 @@ class ComputeStats:
         self.hops = 0
         self.max_s = 0.0
         self.deadline_misses = 0  # steps whose compute exceeded the audio they covered
-        self.misses_off_cpu = 0  # of those, steps whose own CPU time was within it
+        self.misses_off_cpu = 0  # of those, steps spent mostly off the CPU (waiting)
 
     def add(self, seconds, n_hops, cpu_seconds):
         """One step: wall time [seconds] for ``n_hops`` hops, and the thread's CPU time in it
-        [seconds] (a miss with little CPU time was waiting: the GIL, or the scheduler)."""
+        [seconds] (a miss that spent more time waiting than on the CPU was waiting for the GIL,
+        the scheduler or a stalled sink, not slow analysis)."""
         per_hop = float(seconds) / max(1, n_hops)
         i = self.steps % len(self._per_hop)
         self._per_hop[i] = per_hop
@@ -50,7 +51,7 @@ class ComputeStats:
         self.max_s = max(self.max_s, per_hop)
         if per_hop > self.hop_s:
             self.deadline_misses += 1
-            self.misses_off_cpu += cpu_seconds / max(1, n_hops) <= self.hop_s
+            self.misses_off_cpu += cpu_seconds < seconds - cpu_seconds
 
     def _kept(self, n_steps=None):
         """Indices of the last ``n_steps`` kept steps, oldest first."""
