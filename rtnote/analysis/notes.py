@@ -398,6 +398,10 @@ class NoteTracker:
         note = self._note
         n = min(self.dip_hops - 1, math.ceil(self.sr / note.f0_hz / self.hop_length))
         levels = self._recent_levels(self.dip_hops, this_hop=True)  # newest first
+        spread = max(levels) - min(levels)  # bounds the rise: most hops end here
+        if spread < 0.5 * self.swell_db or (spread < self.swell_db and not self._swelling):
+            self._swelling = False
+            return False
         held = [max(levels[k:k + n]) for k in range(len(levels) - n + 1)]
         dip = min(held)
         rise = held[0] - dip

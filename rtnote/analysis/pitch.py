@@ -17,7 +17,7 @@ def cmndf(y, tau_max):
     """
     n = len(y)
     w = n - tau_max
-    n_fft = scipy.fft.next_fast_len(n + w, real=True)
+    n_fft = scipy.fft.next_fast_len(n, real=True)  # lags up to tau_max never wrap around
     spec = scipy.fft.rfft(y, n_fft)
     head = scipy.fft.rfft(y[:w], n_fft)
     corr = scipy.fft.irfft(np.conj(head) * spec, n_fft)[: tau_max + 1]
