@@ -267,6 +267,23 @@ def onset_error_s(note, note_ons):
     return min(errors, key=abs, default=None)
 
 
+@pytest.mark.parametrize("program, first, second", [(49, 64, 71), (50, 71, 78), (51, 71, 78),
+                                                    (54, 71, 78), (89, 64, 71)])
+def test_a_note_entering_over_the_last_ones_release_is_heard_at_its_own_pitch(
+        renderer_factory, program, first, second):
+    """Strings, a synth voice and a pad: the first note's release still sounds as the second
+    swells in, and the two together repeat at a lower period (494 and 740 Hz at 247 Hz),
+    which YIN rightly finds. The second note was reported 180-360 ms late, or the lower
+    period was (synth voice). With the sounding note cancelled, the look hears the new one."""
+    from rtnote.synth import Note
+
+    notes = [Note(first, 0.25, 0.45, 90), Note(second, 0.55, 1.2, 90)]
+    ons = [e for e in fresh_note_ons(renderer_factory, program, notes, 1.8)
+           if e.onset_sample / e.sr < 1.2]
+    assert [e.pitch for e in ons] == [first, second], ons
+    assert abs(ons[1].onset_sample / ons[1].sr - 0.55) < 0.06, ons
+
+
 @pytest.mark.parametrize("program, index", [(48, 1), (49, 1), (51, 5), (52, 1)])
 def test_a_swelling_note_is_placed_where_its_harmonics_rise(renderer_factory, program, index):
     """String ensembles and a choir swell for 100-200 ms under the last note's release: the

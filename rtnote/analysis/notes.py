@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from rtnote.analysis.onset import harmonic_rise
-from rtnote.analysis.pitch import refine_f0, yin
+from rtnote.analysis.pitch import cancel, refine_f0, yin
 from rtnote.events import NoteOff, NoteOn, hz_to_midi
 
 #: Latency presets: periods of the note needed before deciding, agreeing estimates, and the
@@ -24,6 +24,12 @@ LATENCY_PRESETS = {
     "balanced": dict(min_periods=2.0, confirm=2, min_segment_s=0.005),
     "accurate": dict(min_periods=4.0, confirm=3, min_segment_s=0.02),
 }
+
+
+def _multiple(ratio, tolerance=0.02):
+    """The integer k >= 1 that ``ratio`` is within ``tolerance`` (relative) of, else 0."""
+    k = round(ratio) if np.isfinite(ratio) else 0
+    return k if k >= 1 and abs(ratio - k) <= tolerance * k else 0
 
 
 def level_to_velocity(level_db, silence_db):
@@ -47,7 +53,7 @@ class _Pending:
 class _Sounding:
     """The note that is on."""
 
-    def __init__(self, note_id, onset, pitch, f0_hz, peak_db):
+    def __init__(self, note_id, onset, pitch, f0_hz, peak_db, over_hz=None):
         self.note_id = note_id
         self.onset = onset
         self.pitch = pitch
@@ -57,6 +63,7 @@ class _Sounding:
         self.change_midi = None
         self.change_count = 0
         self.confirmed = False  # a look past the attack agreed with the pitch
+        self.over_hz = over_hz  # f0 of the note this one began over (it may still ring) [Hz]
 
 
 class NoteTracker:
@@ -155,6 +162,7 @@ class NoteTracker:
         self._pending = None
         self._note = None
         self._last_offset = -math.inf  # where the last note ended [sample]
+        self._last_note = None
         self._next_id = getattr(self, "_next_id", 0)
         self._hops = 0
         self._levels = [-math.inf] * self.fade_hops  # recent levels [dBFS], by hop (a ring)
@@ -163,10 +171,31 @@ class NoteTracker:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _pitch(self, start, stop):
-        """(f0 [Hz], aperiodicity) of input samples [start, stop)."""
-        return yin(self.history.segment(start, stop), self.sr, self.fmin, self.fmax,
-                   self.threshold)
+    def _pitch(self, start, stop, ringing_hz=None):
+        """(f0 [Hz], aperiodicity) of input samples [start, stop).
+
+        With ``ringing_hz`` [Hz], a note that may still sound: a look whose period is a
+        multiple of that note's may be the period of the two together (a new note over the
+        last one's release: 494 Hz and 740 Hz repeat at 247 Hz). It is looked at again with
+        the ringing note cancelled, and a higher pitch whose period divides the look's is
+        the new note's.
+        """
+        y = self.history.segment(start, stop)
+        f0_hz, aperiodicity = yin(y, self.sr, self.fmin, self.fmax, self.threshold)
+        if ringing_hz is not None and _multiple(ringing_hz / f0_hz) >= 2:
+            f, ap = self._cancelled_pitch(y, ringing_hz)
+            if _multiple(f / f0_hz) >= 2:
+                return f, ap
+        return f0_hz, aperiodicity
+
+    def _cancelled_pitch(self, y, ringing_hz):
+        """(f0 [Hz], aperiodicity) of what else sounds in ``y`` with a note of ``ringing_hz``
+        [Hz] cancelled (nan when nothing periodic is left but that note's multiples)."""
+        f0_hz, aperiodicity = yin(cancel(y, self.sr / ringing_hz), self.sr, self.fmin,
+                                  self.fmax, self.threshold)
+        if aperiodicity < self.threshold and not _multiple(f0_hz / ringing_hz):
+            return f0_hz, aperiodicity
+        return np.nan, 1.0
 
     def _held(self, level_db, f0_hz):
         """Highest level [dBFS] over the last period of ``f0_hz`` [Hz], this hop's
@@ -184,6 +213,7 @@ class NoteTracker:
 
     def _note_off(self, offset, pos):
         note, self._note = self._note, None
+        self._last_note = note
         self._last_offset = max(offset, note.onset)
         return NoteOff(note.note_id, note.onset, self._last_offset, pos, self.sr, note.pitch)
 
@@ -216,7 +246,14 @@ class NoteTracker:
         pitch = int(np.clip(round(midi), 0, 127))
         note_id = self._next_id
         self._next_id += 1
-        self._note = _Sounding(note_id, onset, pitch, f0_hz, peak_db)
+        last = self._last_note
+        if replaces is not None:  # the same note, corrected
+            over_hz = last.over_hz
+        elif last is not None and self._last_offset >= onset:  # it sounded until this began
+            over_hz = last.f0_hz
+        else:
+            over_hz = None
+        self._note = _Sounding(note_id, onset, pitch, f0_hz, peak_db, over_hz)
         cents = float(np.clip(round(100.0 * (midi - pitch), 1), -50.0, 50.0))
         return NoteOn(note_id, onset, pos, self.sr, pitch, cents,
                       level_to_velocity(peak_db, self.silence_db), replaces=replaces)
@@ -279,12 +316,13 @@ class NoteTracker:
         start = pending.onset + self.attack_skip
         if pos - start < self.min_segment:
             return []
-        f0_hz, aperiodicity = self._pitch(max(start, pos - self.max_segment), pos)
+        ringing_hz = self._note.f0_hz if self._note is not None else None
+        f0_hz, aperiodicity = self._pitch(max(start, pos - self.max_segment), pos, ringing_hz)
         if aperiodicity > self.threshold and pos - start >= 2 * self.min_segment:
             # a noisy attack (breath, bow, hammer) can hide a pitch that already sounds:
             # look at the later half alone
             later = (start + pos) // 2
-            f, ap = self._pitch(later, pos)
+            f, ap = self._pitch(later, pos, ringing_hz)
             if ap < aperiodicity and self.sr / f * self.min_periods <= pos - later:
                 f0_hz, aperiodicity, start = f, ap, later
         waited = self.relax * (pos - pending.onset) / self.max_wait  # 0 -> relax
@@ -354,7 +392,13 @@ class NoteTracker:
             length = min(age - self.revise_skip, self.max_segment)
         if length < self.min_segment:
             return []
-        f0_hz, aperiodicity = self._pitch(pos - length, pos)
+        # once confirmed, a new note may begin over this one's release
+        f0_hz, aperiodicity = self._pitch(pos - length, pos, note.f0_hz if note.confirmed else None)
+        if note.over_hz is not None and age < self.provisional and _multiple(note.over_hz / f0_hz) == 1:
+            # the note this one began over, still louder: this one goes on under it
+            f, ap = self._cancelled_pitch(self.history.segment(pos - length, pos), note.over_hz)
+            if abs(hz_to_midi(f, self.a4_hz) - hz_to_midi(note.f0_hz, self.a4_hz)) < 0.6:
+                f0_hz, aperiodicity = f, ap
         if not aperiodicity < self.threshold:
             note.change_count = 0
             return []

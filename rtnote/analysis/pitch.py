@@ -143,6 +143,15 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     return sr / (tau + shift), float(d[tau])
 
 
+def cancel(y, period):
+    """``y`` with a tone of ``period`` [samples, fractional] cancelled: y[t] - y[t - period]
+    (de Cheveigné's harmonic cancellation filter; between lags by linear interpolation).
+    Whatever else sounds keeps its period. ``int(period) + 1`` samples shorter."""
+    lag = int(period)
+    frac = period - lag
+    return y[lag + 1:] - (1.0 - frac) * y[1:len(y) - lag] - frac * y[:len(y) - lag - 1]
+
+
 def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0):
     """The fundamental's own frequency near a YIN estimate [Hz], from a spectral peak.
 
