@@ -381,7 +381,8 @@ class NoteTracker:
         until a look past ``revise_s`` agrees with it, a steady different pitch *replaces*
         it (note_off, then a note_on with the same onset and ``replaces``); so does one near
         the middle of the next semitone when the attack was read on the border. Once
-        confirmed, a steady different pitch is a new note (a slur or legato change).
+        confirmed, a steady different pitch is a new note (a slur or legato change). Notes
+        that overlap are told apart by cancelling one (:meth:`_pitch`, :meth:`_cancelled_pitch`).
         """
         note = self._note
         age = pos - note.onset
@@ -393,10 +394,12 @@ class NoteTracker:
         if length < self.min_segment:
             return []
         # once confirmed, a new note may begin over this one's release
-        f0_hz, aperiodicity = self._pitch(pos - length, pos, note.f0_hz if note.confirmed else None)
-        if note.over_hz is not None and age < self.provisional and _multiple(note.over_hz / f0_hz) == 1:
+        ringing_hz = note.f0_hz if note.confirmed else None
+        f0_hz, aperiodicity = self._pitch(pos - length, pos, ringing_hz)
+        over_hz = note.over_hz if age < self.provisional else None
+        if over_hz is not None and _multiple(over_hz / f0_hz) == 1:
             # the note this one began over, still louder: this one goes on under it
-            f, ap = self._cancelled_pitch(self.history.segment(pos - length, pos), note.over_hz)
+            f, ap = self._cancelled_pitch(self.history.segment(pos - length, pos), over_hz)
             if abs(hz_to_midi(f, self.a4_hz) - hz_to_midi(note.f0_hz, self.a4_hz)) < 0.6:
                 f0_hz, aperiodicity = f, ap
         if not aperiodicity < self.threshold:
