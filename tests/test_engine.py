@@ -284,6 +284,21 @@ def test_a_note_entering_over_the_last_ones_release_is_heard_at_its_own_pitch(
     assert abs(ons[1].onset_sample / ons[1].sr - 0.55) < 0.06, ons
 
 
+@pytest.mark.parametrize("program, first, second", [(48, 67, 55), (52, 75, 63), (60, 54, 42),
+                                                    (71, 67, 55), (73, 75, 63)])
+def test_a_legato_leap_an_octave_down_is_a_new_note(renderer_factory, program, first, second):
+    """Strings, choir, horn, clarinet and flute slur an octave down with no attack the flux
+    sees: the lower look was taken for YIN slipping to twice the period of the sounding
+    note, and the new note was never reported. With the sounding note cancelled, the lower
+    pitch is still heard: a note, not a slip."""
+    from rtnote.synth import Note
+
+    notes = [Note(first, 0.25, 0.9, 90), Note(second, 0.9, 1.6, 100)]
+    ons = fresh_note_ons(renderer_factory, program, notes, 2.0)
+    assert [e.pitch for e in ons] == [first, second], ons
+    assert abs(ons[1].onset_sample / ons[1].sr - 0.9) < 0.05, ons
+
+
 @pytest.mark.parametrize("program, index", [(48, 1), (49, 1), (51, 5), (52, 1)])
 def test_a_swelling_note_is_placed_where_its_harmonics_rise(renderer_factory, program, index):
     """String ensembles and a choir swell for 100-200 ms under the last note's release: the

@@ -183,19 +183,31 @@ class NoteTracker:
         y = self.history.segment(start, stop)
         f0_hz, aperiodicity = yin(y, self.sr, self.fmin, self.fmax, self.threshold)
         if ringing_hz is not None and _multiple(ringing_hz / f0_hz) >= 2:
-            f, ap = self._cancelled_pitch(y, ringing_hz)
+            f, ap = self._cancelled_pitch(start, stop, ringing_hz, 2 * f0_hz)
             if _multiple(f / f0_hz) >= 2:
                 return f, ap
         return f0_hz, aperiodicity
 
-    def _cancelled_pitch(self, y, ringing_hz):
-        """(f0 [Hz], aperiodicity) of what else sounds in ``y`` with a note of ``ringing_hz``
-        [Hz] cancelled (nan when nothing periodic is left but that note's multiples)."""
-        f0_hz, aperiodicity = yin(cancel(y, self.sr / ringing_hz), self.sr, self.fmin,
-                                  self.fmax, self.threshold)
+    def _cancelled_pitch(self, start, stop, ringing_hz, lowest_hz):
+        """(f0 [Hz], aperiodicity) of what else sounds in input samples [start, stop) with a
+        note of ``ringing_hz`` [Hz] cancelled (nan when nothing periodic is left but that
+        note's multiples). The look starts earlier when needed to hold 2.5 periods of
+        ``lowest_hz`` [Hz] once cancelled."""
+        start = min(start, stop - int(self.sr / ringing_hz + 2.5 * self.sr / lowest_hz))
+        y = cancel(self.history.segment(start, stop), self.sr / ringing_hz)
+        f0_hz, aperiodicity = yin(y, self.sr, self.fmin, self.fmax, self.threshold)
         if aperiodicity < self.threshold and not _multiple(f0_hz / ringing_hz):
             return f0_hz, aperiodicity
         return np.nan, 1.0
+
+    def _sounds_under(self, note, f0_hz, start, pos):
+        """True when ``f0_hz`` [Hz], below the sounding note, is still heard in the input
+        [start, pos) with that note cancelled: a lower note, not YIN slipping to a multiple
+        of the note's period."""
+        if f0_hz >= note.f0_hz:
+            return False
+        f, _ = self._cancelled_pitch(start, pos, note.f0_hz, f0_hz)
+        return _multiple(f / f0_hz) == 1
 
     def _held(self, level_db, f0_hz):
         """Highest level [dBFS] over the last period of ``f0_hz`` [Hz], this hop's
@@ -249,8 +261,8 @@ class NoteTracker:
         last = self._last_note
         if replaces is not None:  # the same note, corrected
             over_hz = last.over_hz
-        elif last is not None and self._last_offset >= onset:  # it sounded until this began
-            over_hz = last.f0_hz
+        elif last is not None and self._last_offset >= onset and last.pitch != pitch:
+            over_hz = last.f0_hz  # it sounded until this one began
         else:
             over_hz = None
         self._note = _Sounding(note_id, onset, pitch, f0_hz, peak_db, over_hz)
@@ -399,7 +411,7 @@ class NoteTracker:
         over_hz = note.over_hz if age < self.provisional else None
         if over_hz is not None and _multiple(over_hz / f0_hz) == 1:
             # the note this one began over, still louder: this one goes on under it
-            f, ap = self._cancelled_pitch(self.history.segment(pos - length, pos), over_hz)
+            f, ap = self._cancelled_pitch(pos - length, pos, over_hz, note.f0_hz)
             if abs(hz_to_midi(f, self.a4_hz) - hz_to_midi(note.f0_hz, self.a4_hz)) < 0.6:
                 f0_hz, aperiodicity = f, ap
         if not aperiodicity < self.threshold:
@@ -426,8 +438,12 @@ class NoteTracker:
         if note.change_count < self.confirm + 1:
             return []
         onset, strength = self._change_onset(note, pos)
-        if note.confirmed and octaves and strength < self.change_odf:
-            return []  # an octave from a confirmed note without a spectral change: a slip
+        back = over_hz is not None and _multiple(over_hz / f0_hz) == 1  # the last note's pitch
+        if note.confirmed and octaves and strength < self.change_odf and (
+                back or not self._sounds_under(note, f0_hz, pos - length, pos)):
+            # an octave from a confirmed note without a spectral change: a slip, or the note
+            # before it still ringing
+            return []
         if note.confirmed or (onset - note.onset > self.new_note_gap and strength >= self.change_odf):
             # a new note: confirmed before, or a clear spectral change since
             onset = self._sound_start(onset, pos, f0_hz)

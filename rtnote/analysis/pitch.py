@@ -149,6 +149,8 @@ def cancel(y, period):
     Whatever else sounds keeps its period. ``int(period) + 1`` samples shorter."""
     lag = int(period)
     frac = period - lag
+    if len(y) <= lag + 1:
+        return y[:0]
     return y[lag + 1:] - (1.0 - frac) * y[1:len(y) - lag] - frac * y[:len(y) - lag - 1]
 
 
