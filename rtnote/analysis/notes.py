@@ -200,14 +200,16 @@ class NoteTracker:
             return f0_hz, aperiodicity
         return np.nan, 1.0
 
-    def _sounds_under(self, note, f0_hz, start, pos):
-        """True when ``f0_hz`` [Hz], below the sounding note, is still heard in the input
-        [start, pos) with that note cancelled: a lower note, not YIN slipping to a multiple
-        of the note's period."""
-        if f0_hz >= note.f0_hz:
-            return False
-        f, _ = self._cancelled_pitch(start, pos, note.f0_hz, f0_hz)
-        return _multiple(f / f0_hz) == 1
+    def _is_new_pitch(self, note, f0_hz, start, pos):
+        """True when a look at ``f0_hz`` [Hz], an octave or more from the sounding note, is a
+        new note, not YIN slipping to a multiple or a fraction of the note's period: below
+        it, the lower pitch is still heard in the input [start, pos) with the note
+        cancelled; above it, the note is no longer heard with the higher pitch cancelled."""
+        if f0_hz < note.f0_hz:
+            f, _ = self._cancelled_pitch(start, pos, note.f0_hz, f0_hz)
+            return _multiple(f / f0_hz) == 1
+        f, _ = self._cancelled_pitch(start, pos, f0_hz, note.f0_hz)
+        return _multiple(f / note.f0_hz) != 1
 
     def _held(self, level_db, f0_hz):
         """Highest level [dBFS] over the last period of ``f0_hz`` [Hz], this hop's
@@ -440,7 +442,7 @@ class NoteTracker:
         onset, strength = self._change_onset(note, pos)
         back = over_hz is not None and _multiple(over_hz / f0_hz) == 1  # the last note's pitch
         if note.confirmed and octaves and strength < self.change_odf and (
-                back or not self._sounds_under(note, f0_hz, pos - length, pos)):
+                back or not self._is_new_pitch(note, f0_hz, pos - length, pos)):
             # an octave from a confirmed note without a spectral change: a slip, or the note
             # before it still ringing
             return []
