@@ -29,15 +29,18 @@ def _server():
     return JackServer().start()
 
 
-def ended_at_receiver(messages, raw):
+def ended_at_receiver(messages, raw, xruns=0):
     """Every note_on at the receiver has a later note_off on its channel and key, and
-    "all notes off" (CC 123) came on the channels used."""
+    "all notes off" (CC 123) came on the channels used. (A cycle the server dropped loses
+    the MIDI sent in it: with ``xruns`` counted, all notes off alone must end the notes.)"""
+    if messages:
+        assert any(d[0] & 0xF0 == 0xB0 and d[1] == 123 for _, d in raw), raw
+    if xruns:
+        return
     for i, (_, kind, ch, note, _) in enumerate(messages):
         if kind == "on":
             assert any(k == "off" and c == ch and n == note for _, k, c, n, _ in messages[i + 1:]), \
                 messages
-    if messages:
-        assert any(d[0] & 0xF0 == 0xB0 and d[1] == 123 for _, d in raw), raw
 
 
 def test_server_stopping_and_coming_back(tmp_path):
@@ -138,12 +141,12 @@ def test_signals_at_random_moments_of_a_played_melody(jack_server, renderer_fact
             rt.signal(sig)
             code = rt.wait(30)
         time.sleep(0.1)
-        messages, raw = client.note_messages(), list(client.midi)
+        messages, raw, xruns = client.note_messages(), list(client.midi), client.xruns
     finally:
         client.close()
     assert code == 0, rt.stderr
     assert f"stopped by {sig.name}" in rt.stderr and "Traceback" not in rt.stderr
-    ended_at_receiver(messages, raw)
+    ended_at_receiver(messages, raw, xruns)
     assert not list(tmp_path.glob(".rtnote-*"))
     stats = json.loads((tmp_path / "x.json").read_text())
     events = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]

@@ -396,7 +396,8 @@ class NoteTracker:
         it (note_off, then a note_on with the same onset and ``replaces``); so does one near
         the middle of the next semitone when the attack was read on the border. Once
         confirmed, a steady different pitch is a new note (a slur or legato change). Notes
-        that overlap are told apart by cancelling one (:meth:`_pitch`, :meth:`_cancelled_pitch`).
+        that overlap, and leaps of an octave from slips, are told apart by cancelling one
+        pitch (:meth:`_pitch`, :meth:`_is_new_pitch`).
         """
         note = self._note
         age = pos - note.onset
@@ -411,8 +412,8 @@ class NoteTracker:
         ringing_hz = note.f0_hz if note.confirmed else None
         f0_hz, aperiodicity = self._pitch(pos - length, pos, ringing_hz)
         over_hz = note.over_hz if age < self.provisional else None
-        if over_hz is not None and _multiple(over_hz / f0_hz) == 1:
-            # the note this one began over, still louder: this one goes on under it
+        back = over_hz is not None and _multiple(over_hz / f0_hz) == 1  # the last note's pitch
+        if back:  # the note this one began over, still louder: this one goes on under it
             f, ap = self._cancelled_pitch(pos - length, pos, over_hz, note.f0_hz)
             if abs(hz_to_midi(f, self.a4_hz) - hz_to_midi(note.f0_hz, self.a4_hz)) < 0.6:
                 f0_hz, aperiodicity = f, ap
@@ -440,7 +441,6 @@ class NoteTracker:
         if note.change_count < self.confirm + 1:
             return []
         onset, strength = self._change_onset(note, pos)
-        back = over_hz is not None and _multiple(over_hz / f0_hz) == 1  # the last note's pitch
         if note.confirmed and octaves and strength < self.change_odf and (
                 back or not self._is_new_pitch(note, f0_hz, pos - length, pos)):
             # an octave from a confirmed note without a spectral change: a slip, or the note
