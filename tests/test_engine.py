@@ -286,13 +286,15 @@ def test_a_note_entering_over_the_last_ones_release_is_heard_at_its_own_pitch(
 
 @pytest.mark.parametrize("program, first, second", [
     (48, 67, 55), (52, 75, 63), (60, 54, 42), (71, 67, 55), (73, 75, 63),  # down
+    (49, 54, 42), (68, 54, 42), (73, 62, 50),  # down, below the last 4 periods' reach
     (60, 42, 54), (68, 68, 80), (73, 63, 75), (73, 42, 54)])  # up
 def test_a_legato_leap_of_an_octave_is_a_new_note(renderer_factory, program, first, second):
     """Strings, choir, horn, oboe, clarinet and flute slur an octave with no attack the flux
     sees: the new look was taken for YIN slipping to twice or half the period of the
     sounding note, and the new note was never reported. Cancelling one pitch tells them
     apart: a lower note is still heard with the sounding one cancelled; the sounding note,
-    once left for a higher one, is no longer heard with the higher one cancelled."""
+    once left for a higher one, is no longer heard with the higher one cancelled. (A look
+    of 4 periods cannot hold the period an octave down: YIN finds up to half its length.)"""
     from rtnote.synth import Note
 
     notes = [Note(first, 0.25, 0.9, 90), Note(second, 0.9, 1.6, 100)]

@@ -401,7 +401,9 @@ class NoteTracker:
         """
         note = self._note
         age = pos - note.onset
-        length = int(min(max(4 * self.sr / note.f0_hz, self.legato_window, self.min_segment),
+        # 5 periods: YIN finds periods up to half the look, so 2.5 times the note's (an
+        # octave down, with room)
+        length = int(min(max(5 * self.sr / note.f0_hz, self.legato_window, self.min_segment),
                          self.history.size))
         if not note.confirmed:
             # all of the note past its attack: its pitch may be far below the one heard so far
