@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from rich.progress import track  # noqa: E402
 
 from rtnote.analysis.analyzer import Analyzer  # noqa: E402
-from rtnote.events import NoteOn  # noqa: E402
+from rtnote.bench.measure import note_ons_kept  # noqa: E402
 from rtnote.families import program_family  # noqa: E402
 from rtnote.synth import VALIDATION_SOUNDFONT, Note, Renderer  # noqa: E402
 
@@ -43,7 +43,7 @@ KINDS = {
 
 
 def final_note_ons(program, first, second, span1, span2):
-    """Final note_ons of the two notes played by ``program``."""
+    """Final note_ons (none replaced later) of the two notes played by ``program``, by onset."""
     renderer = Renderer(VALIDATION_SOUNDFONT, sr=SR)
     try:
         y = renderer.render(program, [Note(first, *span1, 90), Note(second, *span2, 100)],
@@ -52,8 +52,7 @@ def final_note_ons(program, first, second, span1, span2):
         renderer.close()
     analyzer = Analyzer(SR)
     events = analyzer.process((0.5 * y / np.abs(y).max()).astype(np.float32)) + analyzer.finish()
-    replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
-    return [e for e in events if isinstance(e, NoteOn) and e.note_id not in replaced]
+    return [on for on, _ in note_ons_kept(events)]
 
 
 def score_case(program, first, second, span1, span2):
