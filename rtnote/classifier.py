@@ -163,6 +163,11 @@ class FamilyClassifier:
             else:
                 self._steps[name] = (member.horizon_s, member.features, member.predict_proba)
 
+    @property
+    def later_looks_s(self):
+        """The looks [seconds after the onset] the engine asks at after the note_on's."""
+        return tuple(self.looks.values())[1:]
+
     def look_for(self, heard_s):
         """The look used for ``heard_s`` seconds of audio: the longest one that (nearly) fits."""
         chosen = next(iter(self.looks))

@@ -3,7 +3,7 @@
 A look at a note costs the worker 2-5 ms when its caches are cold (once a note, every
 100 ms or so), against a step of 5.3 ms at 256 frames and 48 kHz: with three looks a note
 on the worker, a few steps in ten minutes overran their deadline. The note_on's own look
-has to be on the worker (the note_on carries its answer); the looks at 0.1 s and 0.4 s
+has to be on the worker (the note_on carries its answer); the later looks (0.1, 0.4 and 1 s)
 only become family_update events, so :class:`ClassifierProcess` sends them to a child that
 holds its own copy of the model, and the worker collects each answer a fixed time later
 (:class:`rtnote.analysis.family.FamilyStage` waits the same time without the child: events
@@ -58,6 +58,7 @@ class ClassifierProcess:
     def __init__(self, classifier):
         self.classifier = classifier
         self.classes_ = classifier.classes_
+        self.later_looks_s = classifier.later_looks_s
         self._ticket = 0
         self._asked = {}  # ticket -> (y, sr, f0_hz) of the looks not yet answered
         self.lost = None  # why the child was given up (its looks are then made here)

@@ -16,13 +16,13 @@ def test_train_then_evaluate_on_tiny_nsynth(tmp_path, capsys):
     manifest = json.load(open(tmp_path / "tiny.json"))
     assert manifest["model_file"] == "tiny.joblib" and manifest["training"]["data"].startswith("nsynth:")
     assert manifest["validation"]["name"] == "nsynth-valid"
-    assert set(manifest["metrics"]["validation"]) == {"onset", "decision", "note"}
+    assert set(manifest["metrics"]["validation"]) == {"onset", "decision", "note", "held"}
     out = tmp_path / "card"
     assert main(["evaluate", "--model", model, "--out-dir", str(out), "--no-seed-recipe",
                  "--melodies", "0", *args]) == 0
     card = (out / "tiny.md").read_text()
     assert "~100 ms decision" in card and "nsynth-valid" in card
-    for png in ("tiny-confusion-decision.png", "tiny-confusion-note.png"):
+    for png in ("tiny-confusion-decision.png", "tiny-confusion-held.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     assert "model card" in capsys.readouterr().err
 

@@ -100,6 +100,37 @@ def test_shipped_model_in_the_engine(violin, shipped):
     assert np.mean([f == "string" for f in final.values()]) >= 0.6
 
 
+class Recorder:
+    """The shipped model, noting how much of the note each look heard [seconds]."""
+
+    def __init__(self, classifier):
+        self.classifier = classifier
+        self.later_looks_s = classifier.later_looks_s
+        self.heard_s = []
+
+    def predict(self, y, sr, f0_hz):
+        self.heard_s.append(len(y) / sr)
+        return self.classifier.predict(y, sr, f0_hz)
+
+
+def test_a_held_note_is_looked_at_the_models_later_looks(renderer_factory, shipped):
+    """A held note is classified at the note_on and again at each of the model's later looks,
+    each on the audio from the onset up to the look (the history keeps the longest look)."""
+    from rtnote.synth import Note
+
+    renderer = renderer_factory("FluidR3_GM", fresh=True)
+    y = renderer.render(0, [Note(60, 0.2, 1.8, 100)])
+    renderer.close()
+    recorder = Recorder(shipped)
+    analyzer = Analyzer(44100, family_classifier=recorder)
+    events = analyzer.process(y) + analyzer.finish()
+    assert [e.pitch for e in events if isinstance(e, NoteOn)] == [60]
+    assert shipped.later_looks_s[-1] >= 1.0
+    first, *later = recorder.heard_s
+    assert first < 0.07
+    assert later == pytest.approx(list(shipped.later_looks_s), abs=0.01)
+
+
 def test_transcribe_command_loads_the_shipped_model(melody_wav, tmp_path):
     import json
 
@@ -119,7 +150,7 @@ def test_transcribe_command_loads_the_shipped_model(melody_wav, tmp_path):
 
 
 def test_later_looks_in_their_own_process_give_the_same_events(melody, shipped):
-    """Live runs send the looks at 0.1 s and 0.4 s to a classifier process: the events are
+    """Live runs send the later looks (0.1, 0.4, 1 s) to a classifier process: the events are
     those of asking on the worker, whatever the block size, and the process ends on close."""
     from rtnote.classifier_process import ClassifierProcess
 

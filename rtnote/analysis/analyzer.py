@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rtnote.analysis.family import FamilyStage
+from rtnote.analysis.family import FamilyStage, later_looks_s
 from rtnote.analysis.history import History
 from rtnote.analysis.notes import LATENCY_PRESETS, NoteTracker
 from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux, power_of_two_samples
@@ -72,7 +72,8 @@ class Analyzer:
         self.n_fft = 4 * self.hop_length
         fmax = min(settings.fmax_hz, 0.45 * self.sr)
         extra = dict(settings.extra)
-        self.history = History(int(0.5 * self.sr) + self.n_fft + self.MAX_BATCH_HOPS * self.hop_length)
+        kept_s = max(0.5, *later_looks_s(family_classifier))  # the longest look back
+        self.history = History(int(kept_s * self.sr) + self.n_fft + self.MAX_BATCH_HOPS * self.hop_length)
         self.onset_odf = SpectralFlux(self.sr, self.n_fft)
         self.onset_picker = OnlinePeakPicker(self.hop_length, self.sr, **extra.pop("picker", {}))
         self.tracker = NoteTracker(self.sr, self.hop_length, self.history, settings.fmin_hz, fmax,

@@ -29,7 +29,7 @@ N_FFT = 512  # samples (32 ms at 16 kHz)
 HOP = 160  # samples (10 ms)
 ENV_BLOCK = 80  # samples (5 ms)
 FLOOR_DB = -80.0
-ENV_TIMES_S = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+ENV_TIMES_S = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
 HARMONIC_WINDOW = 1600  # samples: the first 100 ms
 EPS = 1e-10
 
@@ -228,7 +228,7 @@ def _harmonics(segments, f0_hz, n_harmonics):
 
 
 #: Windows [seconds after the onset] of the pitch-relative spectra.
-RELATIVE_WINDOWS_S = ((0.0, 0.05), (0.05, 0.1), (0.1, 0.25), (0.25, 0.4))
+RELATIVE_WINDOWS_S = ((0.0, 0.05), (0.05, 0.1), (0.1, 0.25), (0.25, 0.4), (0.4, 0.65), (0.75, 1.0))
 RELATIVE_STEPS = np.arange(-12, 60)  # semitones re f0: f0/2 up to 5 octaves above
 RELATIVE_N_FFT = 4096  # samples (3.9-Hz bins)
 

@@ -61,6 +61,23 @@ def renormalize(patches):
     return np.maximum(patches - patches.max(axis=(-2, -1), keepdims=True) + 1.0, 0.0)
 
 
+def augment_patches(x, rng, eq_db, floor):
+    """Training copies of patches [B, F, T] (as :func:`renormalize` gives) with what a bank
+    changes and a family does not: a random smooth EQ of what is heard (up to ``eq_db``
+    dB: three cosines over the bands, each of random level, phase and 1/4 to 3/2 cycles)
+    and a random noise floor (up to ``floor``, in patch units: 0.25 = 20 dB above the
+    -80 dB floor)."""
+    b, f = x.shape[:2]
+    if eq_db:
+        bands = np.linspace(0.0, np.pi, f)
+        cycles = rng.uniform(0.5, 3.0, (b, 3, 1))
+        curve = (rng.uniform(-1, 1, (b, 3, 1)) * np.cos(cycles * bands + rng.uniform(0, 2 * np.pi, (b, 3, 1)))).sum(1)
+        x = np.where(x > 0, x + (eq_db / 3.0 / 80.0) * curve[:, :, None].astype(np.float32), 0.0)
+    if floor:
+        x = np.maximum(x, rng.uniform(0.0, floor, (b, 1, 1)).astype(np.float32))
+    return renormalize(x)
+
+
 def train_network(patches, pitch, labels, n_classes, hyper, progress=None):
     """Fit the network with AdamW on label-smoothed cross-entropy.
 
@@ -114,6 +131,8 @@ def train_network(patches, pitch, labels, n_classes, hyper, progress=None):
             idx = order[start:start + batch]
             length = int(rng.choice(hyper.crop_frames))
             x = renormalize(patches[idx, :, :length])
+            if hyper.eq_db or hyper.floor:
+                x = augment_patches(x, rng, hyper.eq_db, hyper.floor)
             t += 1
             leaves, first, second = step(leaves, first, second, float(t), x, pitch[idx], labels[idx])
         if progress:

@@ -89,12 +89,15 @@ class SpectrogramNet(ClassifierMixin, BaseEstimator):
     crop_frames : tuple of int
         Training batches are cut to one of these lengths [frames] at random, so the network
         learns every look from one set of weights.
+    eq_db, floor : float
+        Training-batch augmentation (rtnote.learn.jaxnet.augment_patches): random EQ up to
+        ``eq_db`` dB, random noise floor up to ``floor``; 0 = none.
     random_state : int
     """
 
     def __init__(self, channels=(24, 48, 64), hidden=128, epochs=24, batch_size=64,
                  learning_rate=1e-3, weight_decay=1e-2, dropout=0.3,
-                 crop_frames=(1, 2, 3, 4, 5, 7, 10, 20, 37), random_state=0):
+                 crop_frames=(1, 2, 3, 4, 5, 7, 10, 20, 37), eq_db=18.0, floor=0.35, random_state=0):
         self.channels = channels
         self.hidden = hidden
         self.epochs = epochs
@@ -103,6 +106,8 @@ class SpectrogramNet(ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.dropout = dropout
         self.crop_frames = crop_frames
+        self.eq_db = eq_db
+        self.floor = floor
         self.random_state = random_state
 
     @staticmethod

@@ -20,21 +20,23 @@ from rtnote.learn.features import NoteFeatures, note_features
 from rtnote.learn.spectrogram import SpectrogramLook, SpectrogramNet, net_row
 
 #: The looks the engine takes [seconds after the onset]: at the note_on (a variable few
-#: tens of ms; trained on 5-70 ms), the ~100 ms decision and the last look on the whole note.
-LOOKS = {"onset": 0.07, "decision": 0.1, "note": 0.4}
+#: tens of ms; trained on 5-70 ms), the ~100 ms decision, and two later looks while the note
+#: sounds (the last one, 1 s, on the whole note as far as the engine waits for it).
+LOOKS = {"onset": 0.07, "decision": 0.1, "note": 0.4, "held": 1.0}
 #: Members whose class probabilities are combined at each look (rtnote.classifier.vote; each
 #: on its own horizon of the same audio): the feature model and the spectrogram network
 #: (``net@<look>``). The network alone is weaker (~57% on TimGM6mb at 100 ms) but errs
-#: elsewhere: see the model card. The last look adds the feature model only: its 100-ms
-#: members are remembered from the decision, so it costs what it did without the network
-#: (the network's 0.4-s look, 1 ms more, scored 0.6 points more on TimGM6mb but cost
-#: deadline misses live).
+#: elsewhere: see the model card. The later looks add the feature model only: the earlier
+#: members are remembered from the earlier looks, so each costs one feature model (the
+#: network's 0.4-s look, 1 ms more, scored 0.6 points more on TimGM6mb but cost deadline
+#: misses live).
 NET = "net@"
 COMBINE = {"onset": ["onset", NET + "onset"], "decision": ["decision", NET + "decision"],
-           "note": ["note", "decision", NET + "decision"]}
+           "note": ["note", "decision", NET + "decision"],
+           "held": ["held", "note", "decision", NET + "decision"]}
 ONSET_HEARD_S = (0.005, 0.07)
-SEGMENT_S = 0.6  # audio kept per note for features [seconds]
-FEATURE_VERSION = 4
+SEGMENT_S = 1.05  # audio kept per note for features [seconds]
+FEATURE_VERSION = 5
 
 
 def midi_to_hz(pitch):
