@@ -72,14 +72,15 @@ class Analyzer:
         self.n_fft = 4 * self.hop_length
         fmax = min(settings.fmax_hz, 0.45 * self.sr)
         extra = dict(settings.extra)
-        kept_s = max(0.5, *later_looks_s(family_classifier))  # the longest look back
+        looks_s = later_looks_s(family_classifier)
+        kept_s = max(0.5, *looks_s)  # the longest look back [seconds]
         self.history = History(int(kept_s * self.sr) + self.n_fft + self.MAX_BATCH_HOPS * self.hop_length)
         self.onset_odf = SpectralFlux(self.sr, self.n_fft)
         self.onset_picker = OnlinePeakPicker(self.hop_length, self.sr, **extra.pop("picker", {}))
         self.tracker = NoteTracker(self.sr, self.hop_length, self.history, settings.fmin_hz, fmax,
                                    settings.a4_hz, settings.latency, settings.silence_db,
                                    **extra.pop("tracker", {}))
-        self.family = FamilyStage(family_classifier, self.sr, self.history)
+        self.family = FamilyStage(family_classifier, self.sr, self.history, looks_s)
         self._level_len = min(self.n_fft, int(0.006 * self.sr))
         self._backtrack_len = int(0.04 * self.sr)
         self.reset()

@@ -32,19 +32,17 @@ class FamilyStage:
         See module docstring; None leaves the family fields null.
     sr : int > 0 [Hz]
     history : rtnote.analysis.history.History
-    looks_s : tuple of float > 0 [seconds] or None
+    looks_s : tuple of float > 0 [seconds]
         When after the onset the note is classified again (the first is the ~100 ms
-        decision; the audio given is the note up to then). None: the classifier's own
-        ``later_looks_s`` if it has them, else (0.1, 0.4).
+        decision; the audio given is the note up to then): :func:`later_looks_s`.
     answer_s : float >= 0 [seconds]
         How long after a later look its answer is due (a family_update's decision sample).
     """
 
-    def __init__(self, classifier, sr, history, looks_s=None, answer_s=0.01):
+    def __init__(self, classifier, sr, history, looks_s, answer_s=0.01):
         self.classifier = classifier
         self.sr = sr
         self.history = history
-        looks_s = looks_s or later_looks_s(classifier)
         self.looks = [min(int(s * sr), history.size) for s in looks_s]
         self.answer_len = int(answer_s * sr)
         self._asker = classifier if hasattr(classifier, "submit") else _AskedWhenDue(classifier)

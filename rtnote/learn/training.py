@@ -35,7 +35,7 @@ COMBINE = {"onset": ["onset", NET + "onset"], "decision": ["decision", NET + "de
            "note": ["note", "decision", NET + "decision"],
            "held": ["held", "note", "decision", NET + "decision"]}
 ONSET_HEARD_S = (0.005, 0.07)
-SEGMENT_S = 1.05  # audio kept per note for features [seconds]
+SEGMENT_S = max(LOOKS.values()) + 0.05  # audio kept per note [seconds]: the longest look, jittered
 FEATURE_VERSION = 5
 
 
