@@ -1,13 +1,13 @@
-"""The family classifier's later looks in a process of their own (live runs).
+"""The family classifier's looks in a process of their own (live runs).
 
-A look at a note costs the worker 2-5 ms when its caches are cold (once a note, every
-100 ms or so), against a step of 5.3 ms at 256 frames and 48 kHz: with three looks a note
-on the worker, a few steps in ten minutes overran their deadline. The note_on's own look
-has to be on the worker (the note_on carries its answer); the later looks (0.1, 0.4 and 1 s)
-only become family_update events, so :class:`ClassifierProcess` sends them to a child that
-holds its own copy of the model, and the worker collects each answer a fixed time later
-(:class:`rtnote.analysis.family.FamilyStage` waits the same time without the child: events
-are identical either way).
+A look costs 1-3 ms on a live worker (its caches cold), against a step of 5.3 ms at 256
+frames and 48 kHz: with the note_on's look on the worker, the steps that decided a note ran
+over their deadline (12 in 3 minutes of a live soak, every one a note_on step).
+:class:`ClassifierProcess` sends every look to a child that holds its own copy of the
+model, on the other core; the worker goes on with the audio, lets a note_on out as soon as
+its answer has come, and collects a later look's answer a fixed time after it
+(:class:`rtnote.analysis.family.FamilyStage`: the events are those of a run without the
+child, only their wall-clock time differs).
 
 The parent runs ``python -m rtnote.classifier_process CONFIG`` with SIGINT, SIGTERM and
 SIGHUP blocked (the parent handles them and stops the child) and talks to it in
@@ -25,6 +25,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 from multiprocessing.connection import Connection
 
 import numpy as np
@@ -37,14 +38,17 @@ ANSWER = struct.Struct("<qid")  # ticket, family index, confidence
 
 
 class ClassifierProcess:
-    """A family classifier whose :meth:`submit`/:meth:`answer` looks run in a child process;
-    :meth:`predict` runs here (the note_on's look).
+    """A family classifier whose looks (:meth:`submit`, :meth:`ready`, :meth:`answer`) run
+    in a child process.
 
     Parameters
     ----------
     classifier : rtnote.classifier.FamilyClassifier
         Loaded (and checked against its manifest) with :func:`rtnote.classifier.load_model`;
         the child loads the same file.
+    priority : int or None
+        Run the child under real-time priority ``priority`` where the system allows (like
+        the engine's worker, whose note_ons wait for their answers); None: an ordinary process.
 
     Raises
     ------
@@ -55,15 +59,16 @@ class ClassifierProcess:
     START_S = 30.0  # longest wait for the child to load the model [seconds]
     ANSWER_S = 0.5  # longest wait for an answer before the child counts as lost [seconds]
 
-    def __init__(self, classifier):
+    def __init__(self, classifier, priority=None):
         self.classifier = classifier
         self.classes_ = classifier.classes_
         self.later_looks_s = classifier.later_looks_s
         self._ticket = 0
-        self._asked = {}  # ticket -> (y, sr, f0_hz) of the looks not yet answered
+        self._asked = {}  # ticket -> (time sent [monotonic s], y, sr, f0_hz), not yet collected
+        self._answered = {}  # ticket -> (family, confidence) come but not yet collected
         self.lost = None  # why the child was given up (its looks are then made here)
         self.waits = 0  # answers the worker had to wait for
-        config = {"path": classifier.path}
+        config = {"path": classifier.path, "priority": priority}
         self._child = None
         try:
             with interrupts.held():
@@ -89,15 +94,11 @@ class ClassifierProcess:
         except (EOFError, OSError):
             raise ModelError("the family classifier process ended unexpectedly") from None
 
-    def predict(self, y, sr, f0_hz):
-        """(family, confidence) of a note, computed here; see FamilyClassifier.predict."""
-        return self.classifier.predict(y, sr, f0_hz)
-
     def submit(self, y, sr, f0_hz):
         """Send a look to the child; returns its ticket for :meth:`answer`."""
         self._ticket += 1
         y = np.array(y, dtype=np.float32)  # kept until answered
-        self._asked[self._ticket] = (y, int(sr), float(f0_hz))
+        self._asked[self._ticket] = (time.monotonic(), y, int(sr), float(f0_hz))
         if self.lost is None:
             try:
                 self._requests.send_bytes(REQUEST.pack(self._ticket, int(sr), float(f0_hz)) + y.tobytes())
@@ -105,22 +106,44 @@ class ClassifierProcess:
                 self._lose(ModelError("the family classifier process ended unexpectedly"))
         return self._ticket
 
+    def ready(self, ticket):
+        """Whether the answer to look ``ticket`` has come (never waits). A child silent for
+        ``ANSWER_S`` since the look was sent is given up (the look is then made here)."""
+        if self.lost is not None:
+            return True  # made here when collected
+        try:
+            while ticket not in self._answered and self._answers.poll():
+                self._take(self._receive(self.ANSWER_S))
+            silent_s = time.monotonic() - self._asked[ticket][0]
+            if ticket not in self._answered and silent_s > self.ANSWER_S:
+                raise ModelError("the family classifier process did not answer in "
+                                 f"{self.ANSWER_S:g} s")
+        except ModelError as exc:
+            self._lose(exc)
+            return True
+        return ticket in self._answered
+
     def answer(self, ticket):
         """(family, confidence) of the look ``ticket``, waiting for it if need be; looks
         asked before it and never collected are forgotten. Without the child (it ended, or
         did not answer in ``ANSWER_S``), the look is made here: the same answer, later."""
-        asked = self._asked.pop(ticket)
-        self._asked = {t: look for t, look in self._asked.items() if t > ticket}
-        if self.lost is None:
+        if self.lost is None and ticket not in self._answered:
             self.waits += not self._answers.poll()
             try:
-                while True:
-                    got, index, conf = ANSWER.unpack(self._receive(self.ANSWER_S))
-                    if got == ticket:
-                        return str(self.classes_[index]), conf
+                while ticket not in self._answered:
+                    self._take(self._receive(self.ANSWER_S))
             except ModelError as exc:
                 self._lose(exc)
-        return self.classifier.predict(*asked)
+        asked, answered = self._asked.pop(ticket), self._answered.pop(ticket, None)
+        self._asked = {t: look for t, look in self._asked.items() if t > ticket}
+        self._answered = {t: a for t, a in self._answered.items() if t > ticket}
+        return answered if answered is not None else self.classifier.predict(*asked[1:])
+
+    def _take(self, message):
+        """Keep an answer from the child (one of a look not yet collected)."""
+        ticket, index, conf = ANSWER.unpack(message)
+        if ticket in self._asked:
+            self._answered[ticket] = (str(self.classes_[index]), conf)
 
     def _lose(self, error):
         self.lost = str(error)
@@ -152,6 +175,7 @@ class ClassifierProcess:
 
 def run(config):
     """The child's life: load the model, then answer looks until the end of input."""
+    from rtnote.audio.priority import make_this_thread_realtime
     from rtnote.classifier import load_model
 
     requests = Connection(os.dup(0), writable=False)
@@ -163,6 +187,8 @@ def run(config):
         answers.send_bytes(f"error: {exc}".encode())
         return 1
     index = {str(c): i for i, c in enumerate(classifier.classes_)}
+    if config.get("priority") is not None:
+        make_this_thread_realtime(config["priority"])
     answers.send_bytes(b"ready")
     gc.collect()
     gc.freeze()

@@ -193,6 +193,7 @@ class Engine:
             while not self._stop.is_set():
                 done = source.finished.is_set()
                 if ring.available() < hop and not done:
+                    self._emit(analyzer.poll())  # notes held for their family's answer
                     time.sleep(idle_s)
                     continue
                 samples, gap = ring.read(self.max_step)

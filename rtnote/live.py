@@ -151,7 +151,7 @@ class LiveRun:
             self.source.stop()
             classifier = self.engine.analyzer.family.classifier
             if hasattr(classifier, "close"):
-                classifier.close()  # the process of its later looks
+                classifier.close()  # the process of its looks
             midi_error = None
             if self.midi is not None:
                 self.midi.close()

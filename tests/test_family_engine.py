@@ -149,9 +149,10 @@ def test_transcribe_command_loads_the_shipped_model(melody_wav, tmp_path):
                if json.loads(line)["type"] == "note_on")
 
 
-def test_later_looks_in_their_own_process_give_the_same_events(melody, shipped):
-    """Live runs send the later looks (0.1, 0.4, 1 s) to a classifier process: the events are
-    those of asking on the worker, whatever the block size, and the process ends on close."""
+def test_looks_in_their_own_process_give_the_same_events(melody, shipped):
+    """Live runs send every look (the note_on's, 0.1, 0.4 and 1 s) to a classifier process:
+    the events are those of asking on the worker, whatever the block size, and the process
+    ends on close."""
     from rtnote.classifier_process import ClassifierProcess
 
     y, sr, _ = melody

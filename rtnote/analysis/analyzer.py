@@ -135,17 +135,16 @@ class Analyzer:
         odf = self.onset_odf.process(frames)
         fired = self.onset_picker.process(odf)
         level_db = 10.0 * np.log10(np.var(frames[:, -self._level_len:], axis=1) + 1e-12)
-        events = []
         for i in range(n_hops):
             pos = start + (i + 1) * hop
             onset = None
             if fired[i] and level_db[i] > self.settings.silence_db:
                 onset = self._backtrack(pos)
             for event in self.tracker.step(pos, onset, level_db[i], odf[i]):
-                events.append(self.family.on_event(event))
-            events += self.family.step(pos)
+                self.family.on_event(event)
+            self.family.step(pos)
         self.samples_seen = self.history.end
-        return events
+        return self.family.events()
 
     def _backtrack(self, pos):
         """Where the attack seen at ``pos`` began [sample]: the rise of the energy envelope
@@ -170,7 +169,9 @@ class Analyzer:
         The sounding note ends where the audio was lost; the stages start afresh after it.
         """
         pos = self.history.end
-        events = [self.family.on_event(e) for e in self.tracker.finish(pos)]
+        for event in self.tracker.finish(pos):
+            self.family.on_event(event)
+        events = self.family.events(wait=True)
         self._carry = np.zeros(0, dtype=np.float32)
         self.family.reset()
         self.history.reset(end=pos + int(n_dropped))
@@ -182,10 +183,15 @@ class Analyzer:
 
     def finish(self):
         """End of stream: end the sounding note. A last partial hop (< 1 hop) is not analyzed."""
-        pos = self.history.end
-        events = [self.family.on_event(e) for e in self.tracker.finish(pos)]
+        for event in self.tracker.finish(self.history.end):
+            self.family.on_event(event)
         self._carry = np.zeros(0, dtype=np.float32)
-        return events
+        return self.family.events(wait=True)
+
+    def poll(self):
+        """Events held for a family answer (made in another process) that has come since the
+        last call; see :class:`rtnote.analysis.family.FamilyStage`."""
+        return self.family.events()
 
     def with_settings(self, **changes):
         """A fresh analyzer like this one with some settings changed."""

@@ -438,7 +438,7 @@ def run_engine(workload, settings=None, classifier=None, paced=False, blocksize=
     from rtnote.sinks import EventList
 
     settings = settings or Settings()
-    # paced, the later looks at each note go to a process of their own, as in live runs
+    # paced, the looks at each note go to a process of their own, as in live runs
     looks = ClassifierProcess if paced and classifier is not None else contextlib.nullcontext
     with tempfile.TemporaryDirectory(prefix="rtnote-bench-") as tmp, looks(classifier) as classifier:
         path = os.path.join(tmp, "workload.wav")

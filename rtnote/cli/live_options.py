@@ -115,9 +115,10 @@ def open_midi(args):
 
 
 def load_classifier(args):
-    """The family classifier ``--model`` asks for (None for ``--model none``), with its later
-    looks at each note in a process of their own (:mod:`rtnote.classifier_process`): a live
-    run's worker then makes one prediction a note instead of three. Close it at the end.
+    """The family classifier ``--model`` asks for (None for ``--model none``), with its looks
+    at each note in a process of their own at real-time priority 1
+    (:mod:`rtnote.classifier_process`): a live run's worker makes no prediction. Close it at
+    the end.
 
     Raises
     ------
@@ -127,7 +128,7 @@ def load_classifier(args):
     from rtnote.cli.options import classifier_from_args
 
     classifier = classifier_from_args(args)
-    return ClassifierProcess(classifier) if classifier is not None else None
+    return ClassifierProcess(classifier, priority=1) if classifier is not None else None
 
 
 def close_if_any(opened):
