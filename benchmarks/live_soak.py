@@ -5,7 +5,8 @@ Reports, as JSON in benchmarks/out/live_soak.json: dropped cycles (xruns flagged
 input, and xruns seen by the player client), ring-buffer overflows, deadline misses (hops
 whose compute exceeded their duration; ``deadline_misses_off_cpu`` counts those where the
 worker spent more of the time waiting, for the GIL or the scheduler, than on the CPU), compute per hop, the notes found, and the
-end-to-end latency per note (audio onset frame -> MIDI frame, on JACK's frame clock); the
+end-to-end latency per note (audio onset frame -> MIDI frame, on JACK's frame clock); how
+long a note_on waited for its family from the classifier process (median, p99 [ms]); the
 resident memory of the rtnote process at the start and the end; and the drift of rtnote's
 sample clock against the played audio (each live note_on against the same audio analyzed as
 a file, last tenth of the notes against the first: 0 unless input was lost or repeated).
@@ -198,6 +199,7 @@ def main():
         "rtnote_deadline_misses": stats["deadline_misses"],
         "rtnote_compute_per_hop": stats["compute"],
         "rtnote_algorithmic_latency_ms": stats["latency_ms"],
+        "rtnote_note_on_held_ms": (stats.get("family_process") or {}).get("note_on_held_ms"),
         "rtnote_rss_mb": {"start": rss_start, "end": rss_end},
         "rtnote_samples_in": stats.get("samples_in"),
         "rtnote_samples_analyzed": int(round(stats["duration_s"] * sr)),

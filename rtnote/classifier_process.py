@@ -26,6 +26,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 
 import numpy as np
@@ -68,6 +69,7 @@ class ClassifierProcess:
         self._answered = {}  # ticket -> (family, confidence) come but not yet collected
         self.lost = None  # why the child was given up (its looks are then made here)
         self.waits = 0  # answers the worker had to wait for
+        self.ready_s = deque(maxlen=4096)  # sent -> seen by ready() [seconds], last looks
         config = {"path": classifier.path, "priority": priority}
         self._child = None
         try:
@@ -121,7 +123,10 @@ class ClassifierProcess:
         except ModelError as exc:
             self._lose(exc)
             return True
-        return ticket in self._answered
+        if ticket not in self._answered:
+            return False
+        self.ready_s.append(time.monotonic() - self._asked[ticket][0])
+        return True
 
     def answer(self, ticket):
         """(family, confidence) of the look ``ticket``, waiting for it if need be; looks

@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+import numpy as np
+
 from rtnote import interrupts
 from rtnote.errors import MidiPortError, OutputError, RtnoteError
 from rtnote.sinks.display import LineView, NoteState, RichView, RunStatus, ViewModel, latency_summary_ms
@@ -210,7 +212,11 @@ class LiveRun:
         process = self.engine.analyzer.family.classifier
         if not hasattr(process, "lost"):
             return None
-        return {"answers_waited": process.waits, "lost": process.lost}
+        # a note_on waits for its look's answer (last 4096 notes) [ms]
+        held_ms = 1e3 * np.asarray(process.ready_s)
+        return {"answers_waited": process.waits, "lost": process.lost,
+                "note_on_held_ms": {"median": float(np.median(held_ms)),
+                                    "p99": float(np.percentile(held_ms, 99))} if len(held_ms) else None}
 
     def _write_outputs(self, error):
         """Write the files asked for, each whole or not at all (temp file + rename); one
