@@ -831,10 +831,13 @@ def to_markdown(r, command):
             d = v.get("clock_drift") or {}
             rss = v.get("rtnote_rss_mb") or {}
             lat = v.get("e2e_latency_ms") or {}
+            held = v.get("rtnote_note_on_held_ms") or {}
             lines += ["", f"**Live soak through JACK** (benchmarks/live_soak.py, dummy driver, {v['sr']} Hz, "
                       f"-p {v['jack_period']}, realtime {v['realtime']}): {v['played_s'] / 60:.1f} min played, "
                       f"exit {v['exit_code']}; {v['notes_found_within_0.5s']} of {v['notes_played']} notes "
-                      f"arrived as MIDI within 0.5 s (end-to-end median {lat.get('median', float('nan')):.1f} ms); "
+                      f"arrived as MIDI within 0.5 s (end-to-end median {lat.get('median', float('nan')):.1f} ms; "
+                      f"a note_on waited {held.get('median', float('nan')):.1f} ms median, "
+                      f"p99 {held.get('p99', float('nan')):.1f} ms, for its family from the classifier process); "
                       f"rtnote's memory {rss.get('start') or float('nan'):.0f} MiB at the start, "
                       f"{rss.get('end') or float('nan'):.0f} MiB at the end; clock drift "
                       f"{d.get('drift_samples', 'n/a')} samples (live note onsets against the same audio analyzed as "
