@@ -3,6 +3,7 @@
     python benchmarks/faults.py                 every section at full count (~1 h 15 min)
     python benchmarks/faults.py --quick         small counts (a few minutes), to try it
     python benchmarks/faults.py --only soak,fuzz
+    python benchmarks/faults.py --keep --only live   rerun one section, keep the others' figures
 
 Sections (each counted; "must be 0" figures are the ones that break the promise):
 - fuzz: damaged WAV/FLAC/OGG/MP3 files (seeded bit flips, truncations, header garbage,
@@ -768,11 +769,15 @@ def run_models(tmp, wav, env):
 
 # -- report --------------------------------------------------------------------------------
 
-def to_markdown(r, command):
+def to_markdown(r):
     lines = ["## Faults, hostile input and long runs", "",
-             f"`{command}` — {r['date']}, {r['machine']}, Python {r['python']}, load average "
+             f"`{r.get('command', 'python benchmarks/faults.py')}` — {r['date']}, {r['machine']}, Python {r['python']}, load average "
              f"{r['load_average_start']:.1f} at start, {r['load_average_end']:.1f} at end "
              f"(the machine is shared).", ""]
+    for rerun in r.get("reruns", []):
+        lines[-1:] = [f"Rerun later, `{rerun['command']}`: {rerun['date']}, "
+                      f"load average {rerun['load_average_start']:.1f} at start, "
+                      f"{rerun['load_average_end']:.1f} at end.", ""]
     h = r["headline"]
     lines += ["| figure | value | target |", "| --- | --- | --- |"]
     for label, value, target in (
@@ -847,7 +852,8 @@ def to_markdown(r, command):
                       f"{v['rtnote_deadline_misses']} deadline misses ("
                       f"{v['rtnote_compute_per_hop'].get('deadline_misses_off_cpu', 'n/a')} of them spent "
                       f"mostly off the CPU: the worker was waiting; load average "
-                      f"{v['load_average_1min_at_end']:.1f} at the end). Clients jackd found "
+                      f"{v['load_average_1min_at_end']:.1f} at the end, CPU stolen by the hypervisor "
+                      f"{v.get('cpu_stolen_pct', 'n/a')}%). Clients jackd found "
                       f"unfinished at its xruns: {late_clients_text(v.get('late_clients'))}."]
     if "signals" in r:
         g = r["signals"]
@@ -910,6 +916,9 @@ def main(argv=None):
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"sections to run, comma-separated (default all: {','.join(SECTIONS)})")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the other sections of benchmarks/out/faults.json: rerun only "
+                             "those of --only")
     parser.add_argument("--no-results", action="store_true",
                         help="do not write the section of benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
@@ -918,9 +927,17 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     counts = QUICK if args.quick else FULL
-    r = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-         "python": platform.python_version(), "load_average_start": os.getloadavg()[0],
-         "counts": {k: list(v) if isinstance(v, tuple) else v for k, v in counts.items()}}
+    path = os.path.join(HERE, "out", "faults.json")
+    run = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+           "python": platform.python_version(), "load_average_start": os.getloadavg()[0],
+           "counts": {k: list(v) if isinstance(v, tuple) else v for k, v in counts.items()},
+           "command": " ".join(["python benchmarks/faults.py", *(sys.argv[1:] if argv is None else argv)])}
+    if args.keep and os.path.exists(path):
+        with open(path) as f:
+            r = json.load(f)
+        r.setdefault("reruns", []).append(run)
+    else:
+        r = run
     t0 = time.monotonic()
     if "fuzz" in only:
         r["fuzz"] = run_fuzz(counts["fuzz"], args.seed)
@@ -939,14 +956,13 @@ def main(argv=None):
         r["receiver"] = run_receivers(counts["receivers"], args.seed)
     if "settings" in only or "models" in only:
         r["settings"] = run_settings()
-    r["load_average_end"] = os.getloadavg()[0]
-    r["wall_s"] = time.monotonic() - t0
+    run["load_average_end"] = os.getloadavg()[0]
+    run["wall_s"] = time.monotonic() - t0
     r["headline"] = headline(r)
     os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
-    with open(os.path.join(HERE, "out", "faults.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump(r, f, indent=1, default=float)
-    command = "python benchmarks/faults.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    markdown = to_markdown(r, command.strip())
+    markdown = to_markdown(r)
     if not args.no_results:
         from accuracy import write_results_section
 

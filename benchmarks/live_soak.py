@@ -9,7 +9,9 @@ end-to-end latency per note (audio onset frame -> MIDI frame, on JACK's frame cl
 long a note_on waited for its family from the classifier process (median, p99 [ms]); the
 resident memory of the rtnote process at the start and the end; and the drift of rtnote's
 sample clock against the played audio (each live note_on against the same audio analyzed as
-a file, last tenth of the notes against the first: 0 unless input was lost or repeated).
+a file, last tenth of the notes against the first: 0 unless input was lost or repeated); and
+the share of the machine's CPU time the hypervisor gave to other machines meanwhile (steal:
+a virtual machine's threads cannot run then, whatever their priority).
 
     python benchmarks/live_soak.py [--minutes 5] [--period 256]
 
@@ -97,6 +99,24 @@ def start_server(args, sr):
     return JackServer(sr=sr, period=args.period).start()
 
 
+def cpu_times():
+    """The machine's CPU time so far, per state (user, nice, system, idle, iowait, irq,
+    softirq, steal) [jiffies], from /proc/stat; None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            return np.array(f.readline().split()[1:9], dtype=np.int64)
+    except OSError:
+        return None
+
+
+def stolen_pct(before, after):
+    """Share of the CPU time between two :func:`cpu_times` that the hypervisor gave to other
+    machines (steal) [%]: time in which no thread of this machine could run."""
+    if before is None or after is None or (after - before).sum() <= 0:
+        return None
+    return round(100.0 * float(after[7] - before[7]) / float((after - before).sum()), 2)
+
+
 def baseline(args):
     sr = 48000
     y, truth = render(args.minutes, sr)
@@ -104,10 +124,10 @@ def baseline(args):
     try:
         client = JackClient(server)
         client.client.connect(client.out, "system:playback_1")
-        before = client.xruns
+        before, cpu_before = client.xruns, cpu_times()
         client.play(y)
         client.wait_frame(client.played_until(), timeout=len(y) / sr + 60)
-        xruns = client.xruns - before
+        xruns, stolen = client.xruns - before, stolen_pct(cpu_before, cpu_times())
         client.close()
         late = getattr(server, "late_clients", dict)()
     finally:
@@ -115,6 +135,7 @@ def baseline(args):
     result = {"played_s": round(len(y) / sr, 1), "sr": sr, "jack_period": args.period,
               "realtime": args.realtime,
               "xruns_at_player_client": xruns, "late_clients": late, "rtnote": False,
+              "cpu_stolen_pct": stolen,
               "load_average_1min_at_end": os.getloadavg()[0]}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
@@ -160,9 +181,9 @@ def main():
             xruns_before = client.xruns
             start = client.play(y)
             t0 = time.monotonic()
-            rss_start = rss_mb(rt.proc.pid)
+            rss_start, cpu_before = rss_mb(rt.proc.pid), cpu_times()
             client.wait_frame(client.played_until() + sr, timeout=len(y) / sr + 60)
-            wall = time.monotonic() - t0
+            wall, stolen = time.monotonic() - t0, stolen_pct(cpu_before, cpu_times())
             rss_end = rss_mb(rt.proc.pid)
         finally:
             rt.signal(signal.SIGINT)
@@ -205,6 +226,7 @@ def main():
         "rtnote_samples_analyzed": int(round(stats["duration_s"] * sr)),
         "rtnote_dropped_samples": stats.get("dropped_samples"),
         "clock_drift": drift,
+        "cpu_stolen_pct": stolen,
         "load_average_1min_at_end": os.getloadavg()[0],
     }
     with open(args.out, "w") as f:

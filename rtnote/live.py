@@ -110,14 +110,16 @@ class LiveRun:
         error = None
         old_handlers = {}
         old_hook = threading.excepthook
-        if threading.current_thread() is threading.main_thread():
-            for sig in interrupts.SIGNALS:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
-            self._signal = interrupts.take()  # one that came before, if a library swallowed it
         threading.excepthook = self._on_thread_exception
         view = None
         next_port_check = 0.0
         try:
+            if threading.current_thread() is threading.main_thread():
+                for sig in interrupts.SIGNALS:
+                    old_handlers[sig] = signal.signal(sig, self._on_signal)
+                earlier = interrupts.take()  # one that came before, if a library swallowed it
+                if earlier is not None:  # not over one that came since
+                    self._signal = earlier
             if self.view_mode == "rich":
                 view = RichView(ViewModel(self.state, self.status, self.title), self.console)
             # the set-up's objects (numpy, scipy, the model) are never freed: keep them out of

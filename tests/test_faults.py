@@ -371,6 +371,30 @@ def test_a_signal_a_library_swallowed_at_start_up_still_stops_the_live_run(melod
         assert interrupts.received is None  # the run took it
 
 
+def test_a_signal_while_the_run_installs_its_handlers_stops_it(melody, monkeypatch):
+    """SIGINT just after the run's own SIGINT handler is in place (before it looks for a
+    signal that came earlier, then forgets that one): the run still stops at once, by SIGINT.
+    Before the fix, 2 of 50 `rtnote listen` runs SIGINTed at 0.5 s went on until killed."""
+    from rtnote.live import LiveRun
+
+    y, sr, _ = melody
+    source = faults.MemorySource([y], sr, blocksize=512, paced=True)
+    run = LiveRun(Engine(Analyzer(sr)), source, view="none")
+    install = signal.signal
+
+    def install_then_shoot(sig, handler):
+        old = install(sig, handler)
+        if sig == signal.SIGINT and handler == run._on_signal:
+            os.kill(os.getpid(), signal.SIGINT)
+        return old
+
+    monkeypatch.setattr(signal, "signal", install_then_shoot)
+    started = time.monotonic()
+    assert run.run() == 0
+    assert run.stopped_by == "SIGINT"
+    assert time.monotonic() - started < 0.5 * len(y) / sr
+
+
 # -- output files that cannot be written ---------------------------------------------------
 
 def test_an_output_that_cannot_be_written_at_the_end_is_one_line(tmp_path, melody):
