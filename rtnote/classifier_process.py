@@ -47,9 +47,6 @@ class ClassifierProcess:
     classifier : rtnote.classifier.FamilyClassifier
         Loaded (and checked against its manifest) with :func:`rtnote.classifier.load_model`;
         the child loads the same file.
-    priority : int or None
-        Run the child under real-time priority ``priority`` where the system allows (like
-        the engine's worker, whose note_ons wait for their answers); None: an ordinary process.
 
     Raises
     ------
@@ -60,7 +57,7 @@ class ClassifierProcess:
     START_S = 30.0  # longest wait for the child to load the model [seconds]
     ANSWER_S = 0.5  # longest wait for an answer before the child counts as lost [seconds]
 
-    def __init__(self, classifier, priority=None):
+    def __init__(self, classifier):
         self.classifier = classifier
         self.classes_ = classifier.classes_
         self.later_looks_s = classifier.later_looks_s
@@ -70,7 +67,7 @@ class ClassifierProcess:
         self.lost = None  # why the child was given up (its looks are then made here)
         self.waits = 0  # answers the worker had to wait for
         self.ready_s = deque(maxlen=4096)  # sent -> seen by ready() [seconds], last looks
-        config = {"path": classifier.path, "priority": priority}
+        config = {"path": classifier.path}
         self._child = None
         try:
             with interrupts.held():
@@ -180,7 +177,6 @@ class ClassifierProcess:
 
 def run(config):
     """The child's life: load the model, then answer looks until the end of input."""
-    from rtnote.audio.priority import make_this_thread_realtime
     from rtnote.classifier import load_model
 
     requests = Connection(os.dup(0), writable=False)
@@ -192,8 +188,6 @@ def run(config):
         answers.send_bytes(f"error: {exc}".encode())
         return 1
     index = {str(c): i for i, c in enumerate(classifier.classes_)}
-    if config.get("priority") is not None:
-        make_this_thread_realtime(config["priority"])
     answers.send_bytes(b"ready")
     gc.collect()
     gc.freeze()

@@ -116,9 +116,8 @@ def open_midi(args):
 
 def load_classifier(args):
     """The family classifier ``--model`` asks for (None for ``--model none``), with its looks
-    at each note in a process of their own at real-time priority 1
-    (:mod:`rtnote.classifier_process`): a live run's worker makes no prediction. Close it at
-    the end.
+    at each note in a process of their own (:mod:`rtnote.classifier_process`): a live run's
+    worker makes no prediction. Close it at the end.
 
     Raises
     ------
@@ -128,7 +127,7 @@ def load_classifier(args):
     from rtnote.cli.options import classifier_from_args
 
     classifier = classifier_from_args(args)
-    return ClassifierProcess(classifier, priority=1) if classifier is not None else None
+    return ClassifierProcess(classifier) if classifier is not None else None
 
 
 def close_if_any(opened):
