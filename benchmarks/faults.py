@@ -87,14 +87,24 @@ class Proc:
     def stderr(self):
         return "".join(self.err)
 
-    def wait(self, timeout):
-        """Exit code, or None after killing a process that did not end within ``timeout``."""
+    def wait(self, timeout, resend=None):
+        """Exit code, or None after killing a process that did not end within ``timeout``.
+        ``resend``: before killing it, send that signal once more and note in ``stuck``
+        whether the process then ended (was the first one lost, or does it not stop?)."""
         self.stuck = None
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.stuck = stuck_threads(self.proc.pid)
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            if resend is not None:
+                self.proc.send_signal(resend)
+                try:
+                    again = self.proc.wait(5)
+                    self.stuck += f"\nthe signal sent again ended it: exit {again}"
+                except subprocess.TimeoutExpired:
+                    self.stuck += "\nthe signal sent again did not end it in 5 s"
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
             code = None
         for t in self._threads:
@@ -107,8 +117,8 @@ class Proc:
 
 
 def stuck_threads(pid):
-    """What a hung process's threads wait in: 'name state wchan pending/blocked signal
-    masks' for each, and the same for its children (py-spy, where installed, adds the
+    """What a hung process's threads wait in: 'name state wchan pending/blocked/ignored/caught
+    signal masks' for each, and the same for its children (py-spy, where installed, adds the
     Python stacks)."""
     out = []
     for p in [pid] + [int(k) for k in _read(f"/proc/{pid}/task/{pid}/children").split()]:
@@ -116,9 +126,9 @@ def stuck_threads(pid):
             stat = _read(f"/proc/{p}/task/{tid}/stat")
             name, state = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:][:1]
             masks = [line.split()[1] for line in _read(f"/proc/{p}/task/{tid}/status").splitlines()
-                     if line.split()[:1] in (["SigPnd:"], ["SigBlk:"])]
+                     if line.split()[:1] in (["SigPnd:"], ["SigBlk:"], ["SigIgn:"], ["SigCgt:"])]
             out.append(f"{p}/{tid} {name} {state} {_read(f'/proc/{p}/task/{tid}/wchan')} "
-                       f"pending/blocked signals {'/'.join(masks)}")
+                       f"pending/blocked/ignored/caught signals {'/'.join(masks)}")
         if shutil.which("py-spy"):
             dump = subprocess.run(["py-spy", "dump", "--pid", str(p)], capture_output=True,
                                   text=True, timeout=30)
@@ -534,7 +544,7 @@ def run_signals(n, n_demo, seed):
                             pass
                     time.sleep(0.01)
             proc.proc.send_signal(sig)
-            code = proc.wait(30)
+            code = proc.wait(30, resend=sig)
             time.sleep(0.1)
             messages, raw = dump.stop() if dump else ([], [])
             py_messages = client.note_messages() if client else []
