@@ -920,6 +920,7 @@ def headline(r):
 
 
 def main(argv=None):
+    faults.let_sigint_reach_children()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts, to try the script")

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from rtnote.bench.faults import rss_mb
+from rtnote.bench.faults import let_sigint_reach_children, rss_mb
 from rtnote.bench.jackserver import JackClient, JackServer, Rtnote
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -145,6 +145,7 @@ def baseline(args):
 
 
 def main():
+    let_sigint_reach_children()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0)

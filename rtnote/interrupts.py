@@ -37,6 +37,14 @@ def _raise(signum, frame):
     raise Interrupted(signum)
 
 
+def handled():
+    """The termination signals rtnote handles here: those not ignored. A process started
+    with one ignored keeps it so, as the convention asks: ``nohup`` ignores SIGHUP (the
+    run outlives its terminal), a shell without job control ignores SIGINT in a background
+    job (Ctrl-C meant for the script is not for it); SIGTERM still ends it cleanly."""
+    return [sig for sig in SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
 def take():
     """The remembered signal, or None; forgets it (its taker handles it)."""
     global received
@@ -46,15 +54,14 @@ def take():
 
 @contextlib.contextmanager
 def caught():
-    """Within the block, SIGINT (unless ignored), SIGTERM and SIGHUP raise Interrupted and
-    are remembered in :data:`received` (main thread only; elsewhere nothing changes)."""
+    """Within the block, SIGINT, SIGTERM and SIGHUP (those :func:`handled`) raise Interrupted
+    and are remembered in :data:`received` (main thread only; elsewhere nothing changes)."""
     global received
     received = None
     old = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in SIGNALS:
-            if signal.getsignal(sig) is not signal.SIG_IGN:
-                old[sig] = signal.signal(sig, _raise)
+        for sig in handled():
+            old[sig] = signal.signal(sig, _raise)
     try:
         yield
     finally:

@@ -115,7 +115,7 @@ class LiveRun:
         next_port_check = 0.0
         try:
             if threading.current_thread() is threading.main_thread():
-                for sig in interrupts.SIGNALS:
+                for sig in interrupts.handled():  # not one the process was started ignoring
                     old_handlers[sig] = signal.signal(sig, self._on_signal)
                 earlier = interrupts.take()  # one that came before, if a library swallowed it
                 if earlier is not None:  # not over one that came since

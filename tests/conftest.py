@@ -9,7 +9,11 @@ import os
 import numpy as np
 import pytest
 
+from rtnote.bench.faults import let_sigint_reach_children
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+let_sigint_reach_children()  # the tests stop rtnote with SIGINT, as at a terminal
 
 
 def require(condition, reason):

@@ -17,6 +17,7 @@ stalled worker, an hour of music fed from memory, and the checks that go with th
 
 import io
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,14 @@ FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", 
 
 MUTATIONS = ("bit_flips", "truncate", "header_garbage", "burst_garbage", "zero_run",
              "duplicate_chunk")
+
+
+def let_sigint_reach_children():
+    """Started as a shell's background job, this process ignores SIGINT, and so would the
+    rtnote it starts (rtnote keeps a signal it was started ignoring); the fault runs stop
+    rtnote as a user at a terminal does: give the processes started from here the default."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def fuzz_formats():
