@@ -305,10 +305,13 @@ def test_a_signal_the_run_was_started_ignoring_stays_ignored(ignored):
     `rtnote demo` keeps on through that signal, at start-up and while it plays, and still
     ends cleanly at SIGTERM."""
     sig = getattr(signal, ignored)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtnote", "demo", "--model", "none", "--view", "none"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        preexec_fn=lambda: signal.signal(sig, signal.SIG_IGN))
+    here = signal.signal(sig, signal.SIG_IGN)  # what a child is started ignoring
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rtnote", "demo", "--model", "none", "--view", "none"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    finally:
+        signal.signal(sig, here)
     try:
         for _ in range(2):  # during start-up, then once the clip plays
             time.sleep(1.0)
