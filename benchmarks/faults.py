@@ -798,6 +798,8 @@ def to_markdown(r):
             ("notes lost", h["notes_lost"], "0"),
             ("notes left on at a MIDI receiver", h["notes_left_on"], "0"),
             ("notes placed in lost audio", h["notes_in_lost_audio"], "0"),
+            ("deadline misses, soak as fast as possible", h["soak_deadline_misses"], "0"),
+            ("deadline misses, live through JACK (default settings)", h["live_deadline_misses"], "0"),
             ("crashes (tracebacks or lines not rtnote's)", h["crashes"], "0"),
             ("hangs", h["hangs"], "0"),
             ("half-written outputs or processes left", h["half_written_or_left"], "0")):
@@ -910,6 +912,8 @@ def headline(r):
                        + sum(s["lost_after_recovery"] for s in stall_runs))
     h["notes_left_on"] = g.get("notes_left_on", 0) + rc.get("notes_left_on", 0)
     h["notes_in_lost_audio"] = sum(s["notes_in_lost_audio"] for s in stall_runs)
+    h["soak_deadline_misses"] = r.get("soak", {}).get("deadline_misses", 0)
+    h["live_deadline_misses"] = r.get("live", {}).get("rtnote_deadline_misses", 0)
     f = r.get("fuzz", {})
     h["crashes"] = (f.get("tracebacks", 0) + f.get("foreign_lines", 0) + g.get("tracebacks", 0)
                     + g.get("foreign_lines", 0))
