@@ -1,5 +1,7 @@
 """Online onset detection: log spectral flux (SuperFlux-style) and a causal peak picker."""
 
+import functools
+
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
@@ -119,11 +121,17 @@ def harmonic_levels(y, sr, f0_hz, n_fft, hop_length, n_harmonics=8):
 
     n = 1 + (len(y) - n_fft) // hop_length
     frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop_length][:n]
-    power = np.abs(scipy.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2
+    spectrum = scipy.fft.rfft(frames * _hann(n_fft), axis=1)  # float32: half the memory
     bins = np.round(np.arange(1, n_harmonics + 1) * f0_hz * n_fft / sr).astype(int)
-    bins = bins[(bins >= 1) & (bins < power.shape[1] - 1)]
-    near = power[:, np.concatenate([bins - 1, bins, bins + 1])].reshape(n, 3, -1)
-    return 10.0 * np.log10(near.max(axis=1).sum(axis=1) + 1e-12)
+    bins = bins[(bins >= 1) & (bins < spectrum.shape[1] - 1)]
+    near = np.abs(spectrum[:, np.concatenate([bins - 1, bins, bins + 1])]).astype(np.float64) ** 2
+    return 10.0 * np.log10(near.reshape(n, 3, -1).max(axis=1).sum(axis=1) + 1e-12)
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n):
+    """np.hanning(n) as float32."""
+    return np.hanning(n).astype(np.float32)
 
 
 def harmonic_rise(y, sr, f0_hz, onset, frame_s=0.023, hop_s=0.0058, tol_db=2.5, drop_db=25.0,
