@@ -781,13 +781,13 @@ def run_models(tmp, wav, env):
 
 def to_markdown(r):
     lines = ["## Faults, hostile input and long runs", "",
-             f"`{r.get('command', 'python benchmarks/faults.py')}` — {r['date']}, {r['machine']}, Python {r['python']}, load average "
-             f"{r['load_average_start']:.1f} at start, {r['load_average_end']:.1f} at end "
-             f"(the machine is shared).", ""]
-    for rerun in r.get("reruns", []):
-        lines[-1:] = [f"Rerun later, `{rerun['command']}`: {rerun['date']}, "
-                      f"load average {rerun['load_average_start']:.1f} at start, "
-                      f"{rerun['load_average_end']:.1f} at end.", ""]
+             f"`{r.get('command', 'python benchmarks/faults.py')}` — {r['date']}, {r['machine']}, "
+             f"Python {r['python']}, load average {r['load_average_start']:.1f} at start, "
+             f"{r['load_average_end']:.1f} at end (the machine is shared)."]
+    lines += [f"Rerun later, `{rerun['command']}`: {rerun['date']}, load average "
+              f"{rerun['load_average_start']:.1f} at start, {rerun['load_average_end']:.1f} at end."
+              for rerun in r.get("reruns", [])]
+    lines.append("")
     h = r["headline"]
     lines += ["| figure | value | target |", "| --- | --- | --- |"]
     for label, value, target in (

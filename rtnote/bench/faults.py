@@ -36,8 +36,8 @@ MUTATIONS = ("bit_flips", "truncate", "header_garbage", "burst_garbage", "zero_r
 
 def let_sigint_reach_children():
     """Started as a shell's background job, this process ignores SIGINT, and so would the
-    rtnote it starts (rtnote keeps a signal it was started ignoring); the fault runs stop
-    rtnote as a user at a terminal does: give the processes started from here the default."""
+    rtnote it starts (rtnote keeps a signal it was started ignoring); the tests and benchmarks
+    stop rtnote as a user at a terminal does: give the processes started from here the default."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
