@@ -207,6 +207,7 @@ def main():
             latencies.append(min(later) / sr * 1e3)
     lat = np.array(latencies)
     drift = clock_drift(events_path, y, sr)
+    late_worker_steps = late_steps(stats, events_path)
     result = {
         "played_s": round(len(y) / sr, 1), "wall_s": round(wall, 1), "sr": sr,
         "jack_period": args.period, "realtime": args.realtime, "exit_code": code, "model": args.model or "default",
@@ -219,7 +220,8 @@ def main():
         "rtnote_dropped_cycles": stats["dropped_cycles"],
         "rtnote_ring_overflows": stats["overflows"],
         "rtnote_deadline_misses": stats["deadline_misses"],
-        "rtnote_compute_per_hop": stats["compute"],
+        "rtnote_compute_per_hop": {k: v for k, v in stats["compute"].items() if k != "late_steps"},
+        "rtnote_late_steps": late_worker_steps,
         "rtnote_algorithmic_latency_ms": stats["latency_ms"],
         "rtnote_note_on_held_ms": (stats.get("family_process") or {}).get("note_on_held_ms"),
         "rtnote_rss_mb": {"start": rss_start, "end": rss_end},
@@ -234,6 +236,24 @@ def main():
         json.dump(result, f, indent=1)
     print(json.dumps(result, indent=1))
     return 0 if code == 0 else 1
+
+
+def late_steps(stats, events_path):
+    """rtnote's late worker steps, each with the events it decided (their ``type``, and the
+    note's pitch; none: the step only went on with the sounding note)."""
+    try:
+        with open(events_path) as f:
+            events = [json.loads(line) for line in f]
+    except OSError:
+        events = []
+    hop = stats["hop_length"]
+    steps = []
+    for step in stats["compute"].get("late_steps", []):
+        end = step["end_sample"]
+        decided = [f"{e['type']} {e.get('pitch', '')}".strip() for e in events
+                   if end - step["hops"] * hop < e["decision_sample"] <= end]
+        steps.append(dict(step, decided=decided))
+    return steps
 
 
 def clock_drift(events_path, y, sr):

@@ -26,8 +26,11 @@ class ComputeStats:
 
     BINS = np.logspace(-7, 1, 8 * 230 + 1)  # 0.1 us .. 10 s, ratio ~1.01
 
+    LATE_KEPT = 100  # late steps described in :attr:`late` (the first ones of the run)
+
     def __init__(self, hop_s, keep_steps=1 << 20):
         self.hop_s = hop_s
+        self.late = []  # (end of the step [sample], hops, wall [ms], CPU [ms]) of late steps
         self._per_hop = np.zeros(keep_steps)
         self._hops = np.zeros(keep_steps, dtype=np.int32)
         self._counts = np.zeros(len(self.BINS) + 1, dtype=np.int64)
@@ -37,10 +40,11 @@ class ComputeStats:
         self.deadline_misses = 0  # steps whose compute exceeded the audio they covered
         self.misses_off_cpu = 0  # of those, steps spent mostly off the CPU (waiting)
 
-    def add(self, seconds, n_hops, cpu_seconds):
+    def add(self, seconds, n_hops, cpu_seconds, end_sample=None):
         """One step: wall time [seconds] for ``n_hops`` hops, and the thread's CPU time in it
         [seconds] (a miss that spent more time waiting than on the CPU was waiting for the GIL,
-        the scheduler or a stalled sink, not slow analysis)."""
+        the scheduler or a stalled sink, not slow analysis); ``end_sample``: the input sample
+        the step ended at, for :attr:`late`."""
         per_hop = float(seconds) / max(1, n_hops)
         i = self.steps % len(self._per_hop)
         self._per_hop[i] = per_hop
@@ -52,6 +56,9 @@ class ComputeStats:
         if per_hop > self.hop_s:
             self.deadline_misses += 1
             self.misses_off_cpu += cpu_seconds < seconds - cpu_seconds
+            if len(self.late) < self.LATE_KEPT:
+                self.late.append((end_sample, int(n_hops), round(seconds * 1e3, 3),
+                                  round(cpu_seconds * 1e3, 3)))
 
     def _kept(self, n_steps=None):
         """Indices of the last ``n_steps`` kept steps, oldest first."""
@@ -87,6 +94,8 @@ class ComputeStats:
             "max_ms": self.max_s * 1e3,
             "deadline_misses": int(self.deadline_misses),
             "deadline_misses_off_cpu": int(self.misses_off_cpu),
+            "late_steps": [dict(zip(("end_sample", "hops", "wall_ms", "cpu_ms"), step))
+                           for step in self.late],
         }
 
 
@@ -211,7 +220,7 @@ class Engine:
                                                       + 1e-12))
                 events = analyzer.process(samples)
                 self.stats.add(time.perf_counter() - t0, len(samples) // hop,
-                               time.thread_time() - cpu0)
+                               time.thread_time() - cpu0, analyzer.samples_seen)
                 self._emit(events)
                 if self.recorder is not None:
                     self.recorder.write(samples)

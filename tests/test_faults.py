@@ -136,6 +136,11 @@ def test_a_stalled_worker_overflows_counts_and_recovers(melody, capsys):
     # the stall is a deadline miss, and one the worker spent off the CPU (asleep)
     compute = run.stats["compute"]
     assert compute["deadline_misses"] >= 1 and compute["deadline_misses_off_cpu"] >= 1
+    # and it is described: where it ended, how long it took, mostly asleep
+    stalled = [s for s in compute["late_steps"] if s["wall_ms"] > 1000]
+    assert len(stalled) == 1 and stalled[0]["cpu_ms"] < 100
+    stall_at, _ = analyzer.stalls[0]
+    assert 0 < stalled[0]["end_sample"] - stall_at <= 4 * 256
     events = collected.events
     assert not faults.invented_in_gaps(events, analyzer.skips)
     assert not faults.unpaired(events)
