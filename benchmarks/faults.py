@@ -798,6 +798,9 @@ def to_markdown(r):
             ("notes lost", h["notes_lost"], "0"),
             ("notes left on at a MIDI receiver", h["notes_left_on"], "0"),
             ("notes placed in lost audio", h["notes_in_lost_audio"], "0"),
+            ("sample clock against the samples written, soak [samples]", h["soak_clock_difference"], "0"),
+            ("sample clock against the server's frames, live through JACK [samples of drift]",
+             h["live_clock_drift"], "0"),
             ("deadline misses, soak as fast as possible", h["soak_deadline_misses"], "0"),
             ("deadline misses, live through JACK (default settings)", h["live_deadline_misses"], "0"),
             ("crashes (tracebacks or lines not rtnote's)", h["crashes"], "0"),
@@ -858,8 +861,9 @@ def to_markdown(r):
                       f"rtnote's memory {rss.get('start') or float('nan'):.0f} MiB at the start, "
                       f"{rss.get('end') or float('nan'):.0f} MiB at the end; clock drift "
                       f"{d.get('drift_samples', 'n/a')} samples (live note onsets against the same audio analyzed as "
-                      f"a file, first tenth vs last tenth of {d.get('notes_matched', 0)} notes; one lost JACK cycle "
-                      f"moves it by one period, {v['jack_period']} samples); {v['rtnote_dropped_cycles']} dropped cycles, {v['xruns_at_player_client']} "
+                      f"a file, first tenth vs last tenth of {d.get('notes_matched', 0)} notes; cycles the server ran "
+                      f"without rtnote's input, {v.get('rtnote_missed_samples', 'n/a')} samples, are put back on its clock "
+                      f"and spliced over); {v['rtnote_dropped_cycles']} dropped cycles, {v['xruns_at_player_client']} "
                       f"xruns at the player, {v['rtnote_ring_overflows']} overflows, "
                       f"{v['rtnote_deadline_misses']} deadline misses ("
                       f"{v['rtnote_compute_per_hop'].get('deadline_misses_off_cpu', 'n/a')} of them spent "
@@ -913,6 +917,8 @@ def headline(r):
     h["notes_left_on"] = g.get("notes_left_on", 0) + rc.get("notes_left_on", 0)
     h["notes_in_lost_audio"] = sum(s["notes_in_lost_audio"] for s in stall_runs)
     h["soak_deadline_misses"] = r.get("soak", {}).get("deadline_misses", 0)
+    h["soak_clock_difference"] = r.get("soak", {}).get("clock_difference_samples", "n/a")
+    h["live_clock_drift"] = (r.get("live", {}).get("clock_drift") or {}).get("drift_samples", "n/a")
     h["live_deadline_misses"] = r.get("live", {}).get("rtnote_deadline_misses", 0)
     f = r.get("fuzz", {})
     h["crashes"] = (f.get("tracebacks", 0) + f.get("foreign_lines", 0) + g.get("tracebacks", 0)

@@ -9,7 +9,9 @@ end-to-end latency per note (audio onset frame -> MIDI frame, on JACK's frame cl
 long a note_on waited for its family from the classifier process (median, p99 [ms]); the
 resident memory of the rtnote process at the start and the end; and the drift of rtnote's
 sample clock against the played audio (each live note_on against the same audio analyzed as
-a file, last tenth of the notes against the first: 0 unless input was lost or repeated); and
+a file, last tenth of the notes against the first: 0 while rtnote's clock is the server's,
+cycles its input missed included); the input rtnote missed (cycles the server ran without
+its callback: ``rtnote_missed_samples``) and spliced over; and
 the share of the machine's CPU time the hypervisor gave to other machines meanwhile (steal:
 a virtual machine's threads cannot run then, whatever their priority).
 
@@ -228,6 +230,8 @@ def main():
         "rtnote_samples_in": stats.get("samples_in"),
         "rtnote_samples_analyzed": int(round(stats["duration_s"] * sr)),
         "rtnote_dropped_samples": stats.get("dropped_samples"),
+        "rtnote_missed_samples": stats.get("missed_samples"),
+        "rtnote_spliced_samples": stats.get("spliced_samples"),
         "clock_drift": drift,
         "cpu_stolen_pct": stolen,
         "load_average_1min_at_end": os.getloadavg()[0],
@@ -262,9 +266,9 @@ def clock_drift(events_path, y, sr):
     The played audio is analyzed again as a file, with the same default settings: events do
     not depend on how the audio was chunked, so each live note_on lies a constant offset
     (where the audio began in rtnote's stream) after its file twin, up to the phase of the
-    hop grid, as long as no input was lost or repeated. A lost JACK cycle shifts every later
-    note by one period. Unlike comparing with the score, this is free of the analyzer's onset
-    errors.
+    hop grid, as long as rtnote's clock is the server's: a cycle its input missed and did not
+    count would shift every later note by one period. Unlike comparing with the score, this is
+    free of the analyzer's onset errors.
     """
     from rtnote.analysis.analyzer import Analyzer
     from rtnote.events import NoteOn

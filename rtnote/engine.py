@@ -1,13 +1,21 @@
 """The engine: a worker thread that reads hops from the ring buffer, runs the analyzer,
 times each step against the latency budget and hands events to the sinks.
 
+Audio lost before the analyzer saw it (a ring-buffer overflow, a cycle the audio server
+skipped the input) is a gap in the stream. A short one (up to ``SPLICE_S``) is spliced
+over: the analysis goes on as if the audio were continuous and the notes sounding over it
+go on; the events' samples are put back on the input's clock. A longer one ends the
+sounding note, and the stages start afresh after it.
+
 Sinks are called from the worker, in list order, as soon as an event exists (put the MIDI
 port first). A sink that raises does not keep the event from the others; the engine then
 stops, ends the sounding note through every sink, and reports the first error.
 """
 
+import bisect
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -99,6 +107,9 @@ class ComputeStats:
         }
 
 
+_SAMPLE_FIELDS = ("onset_sample", "offset_sample", "decision_sample")
+
+
 class Engine:
     """Runs a source through an analyzer into sinks.
 
@@ -118,9 +129,15 @@ class Engine:
         make a step late. None: an ordinary thread.
     """
 
+    SPLICE_S = 0.05  # longest gap spliced over [seconds]
+
     def __init__(self, analyzer, sinks=(), ring_s=2.0, max_step_hops=64, recorder=None,
                  worker_priority=None):
         self.analyzer = analyzer
+        self.splice_len = int(self.SPLICE_S * analyzer.sr)
+        self.spliced = 0  # samples of the gaps spliced over so far
+        self._splice_at = []  # analyzer's input sample where each splice is
+        self._spliced_to = []  # samples spliced over up to and with each
         self.worker_priority = worker_priority
         self.worker_realtime = False  # whether the worker got its real-time priority
         self.sinks = list(sinks)
@@ -175,8 +192,22 @@ class Engine:
         if self.error is not None:
             raise self.error
 
+    def on_input_clock(self, sample):
+        """The analyzer's input ``sample`` on the input's clock (the gaps spliced over before
+        it put back) [samples]."""
+        k = bisect.bisect_right(self._splice_at, sample)
+        return sample + (self._spliced_to[k - 1] if k else 0)
+
+    @property
+    def position(self):
+        """Input analyzed so far, on the input's clock [samples]."""
+        return self.on_input_clock(self.analyzer.samples_seen)
+
     def _emit(self, events):
         for event in events:
+            if self._splice_at:
+                event = replace(event, **{name: self.on_input_clock(getattr(event, name))
+                                          for name in _SAMPLE_FIELDS if hasattr(event, name)})
             self.events += 1
             for sink in self.sinks:
                 try:
@@ -186,9 +217,14 @@ class Engine:
                         self.error = exc
                     self._stop.set()
 
-    def _skip(self, n_samples):
-        """Audio lost before the analyzer saw it [samples]."""
-        self._emit(self.analyzer.skip(n_samples))
+    def _gap(self, n_samples):
+        """Audio lost before the analyzer saw it [samples] (see the module docstring)."""
+        if n_samples > self.splice_len:
+            self._emit(self.analyzer.skip(n_samples))
+        else:
+            self.spliced += n_samples
+            self._splice_at.append(self.analyzer.samples_received)
+            self._spliced_to.append(self.spliced)
         if self.recorder is not None:
             self.recorder.skip(n_samples)
 
@@ -207,12 +243,12 @@ class Engine:
                     continue
                 samples, gap = ring.read(self.max_step)
                 if gap:
-                    self._skip(gap)
+                    self._gap(gap)
                 if len(samples) == 0:
                     if done and ring.available() == 0:
                         lost = ring.lost_at_end()  # the source has stopped writing
                         if lost:
-                            self._skip(lost)
+                            self._gap(lost)
                         break
                     continue
                 t0, cpu0 = time.perf_counter(), time.thread_time()
@@ -220,7 +256,7 @@ class Engine:
                                                       + 1e-12))
                 events = analyzer.process(samples)
                 self.stats.add(time.perf_counter() - t0, len(samples) // hop,
-                               time.thread_time() - cpu0, analyzer.samples_seen)
+                               time.thread_time() - cpu0, self.position)
                 self._emit(events)
                 if self.recorder is not None:
                     self.recorder.write(samples)

@@ -188,7 +188,7 @@ class LiveRun:
         engine, source = self.engine, self.source
         snap = self.status.snapshot()
         return {
-            "duration_s": round(engine.analyzer.samples_seen / engine.analyzer.sr, 3),
+            "duration_s": round(engine.position / engine.analyzer.sr, 3),
             "wall_s": round(time.monotonic() - (self.started_at or time.monotonic()), 3),
             "sr": engine.analyzer.sr,
             "hop_length": engine.analyzer.hop_length,
@@ -199,6 +199,8 @@ class LiveRun:
             "deadline_misses": snap["deadline_misses"],
             "overflows": snap["overflows"],
             "dropped_samples": int(engine.ring.dropped_samples),
+            "missed_samples": int(engine.ring.missed_samples),  # cycles the server skipped
+            "spliced_samples": int(engine.spliced),
             "dropped_cycles": snap["dropped_cycles"],
             "samples_in": int(getattr(source, "frames_read", getattr(source, "frames", 0))),
             "callbacks": int(getattr(source, "callbacks", 0)),

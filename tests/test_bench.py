@@ -236,9 +236,11 @@ def test_cli_measures_a_recording_with_a_csv_of_onsets(tmp_path, clicks, click_r
     d = json.loads(out_json.read_text())
     assert [r["latency_ms"] for r in d["per_note"]] == pytest.approx(
         [r["latency_ms"] for r in click_result.per_note()])
-    assert d["notes"]["matched"] == 5 and d["health"]["clean"] is True
+    health = d["health"]  # a deadline miss on a busy machine is reported, not hidden
+    assert d["notes"]["matched"] == 5 and health["overflows"] == 0
+    assert health["clean"] is (health["deadline_misses"] == 0)
     assert out_png.stat().st_size > 10000 and out_png.read_bytes()[:4] == b"\x89PNG"
-    assert "algorithmic latency" in out and "clean run" in out
+    assert "algorithmic latency" in out and ("clean run" in out) is health["clean"]
 
 
 def test_cli_onset_only_csv(tmp_path, clicks, capsys):

@@ -334,3 +334,65 @@ def test_a_note_swelling_out_of_the_last_ones_release_is_reported_as_it_swells(
     ons = [e for e in fresh_note_ons(renderer_factory, program, notes, 2.0) if e.pitch == second]
     assert ons and abs(ons[0].onset_sample / ons[0].sr - 0.89) < 0.05, ons
     assert (ons[0].decision_sample / ons[0].sr - 0.89) < 0.06, ons
+
+
+def _run_from_memory(y, sr, lost_blocks=()):
+    from rtnote.bench.faults import MemorySource
+    from rtnote.sinks import EventList
+    from rtnote.engine import Engine
+
+    engine = Engine(Analyzer(sr))
+    collected = EventList()
+    engine.sinks.append(collected)
+    engine.run(MemorySource([y], sr, blocksize=256, lost_blocks=lost_blocks))
+    return engine, collected.events
+
+
+def test_cycles_the_input_never_got_keep_the_clock_and_the_notes(melody):
+    """Blocks the source never got (a JACK cycle the server skipped the input: the ring is
+    told) are spliced over: the note sounding over each goes on, and every note after them
+    lies where the same note lies in a run that lost nothing (not a block early per loss)."""
+    y, sr, _ = melody
+    block = 256
+    lost = set(range(400, len(y) // block - 600, 300))  # one block every 1.7 s
+    _, full = _run_from_memory(y, sr)
+    engine, lossy = _run_from_memory(y, sr, lost)
+    assert engine.spliced == block * len(lost)
+    full_ons, lossy_ons = [e for e in full if isinstance(e, NoteOn)], [e for e in lossy if isinstance(e, NoteOn)]
+    shifts = []  # (onset, shift from its twin in the full run) of lossy note_ons [samples]
+    for e in lossy_ons:
+        twins = [f.onset_sample - e.onset_sample for f in full_ons
+                 if f.pitch == e.pitch and abs(f.onset_sample - e.onset_sample) < 0.05 * sr]
+        if twins:
+            shifts.append((e.onset_sample, min(twins, key=abs)))
+    assert len(shifts) >= 0.9 * len(full_ons)
+    last_gap = max(lost) * block
+    late = [shift for onset, shift in shifts if onset > last_gap + sr // 10]
+    assert late and abs(np.median(late)) <= Analyzer(sr).hop_length, late
+    # a note sounding over a lost block in the full run sounds over it here too
+    offs = {e.note_id: e.offset_sample for e in lossy if isinstance(e, NoteOff)}
+    for k in lost:
+        at = k * block
+        over = [f for f in full_ons if f.onset_sample < at - sr // 20
+                and any(isinstance(o, NoteOff) and o.note_id == f.note_id and o.offset_sample > at + block + sr // 20
+                        for o in full)]
+        for f in over:
+            same = [e for e in lossy_ons if e.pitch == f.pitch and abs(e.onset_sample - f.onset_sample) < 0.05 * sr]
+            assert same and offs[same[-1].note_id] > at + block, (k, f)
+
+
+def test_a_long_loss_ends_the_sounding_note_where_the_audio_stops(melody):
+    """A loss longer than a splice (0.2 s here) is a gap: the sounding note ends where the
+    audio stopped and no note begins inside the lost audio."""
+    from rtnote.bench.faults import invented_in_gaps, unpaired
+
+    y, sr, _ = melody
+    block = 256
+    first = int(3.0 * sr) // block
+    lost = set(range(first, first + int(0.2 * sr) // block + 1))
+    engine, events = _run_from_memory(y, sr, lost)
+    gap = (first * block, len(lost) * block)
+    assert engine.spliced == 0
+    assert not invented_in_gaps(events, [gap]) and not unpaired(events)
+    sounding = [e for e in events if isinstance(e, NoteOff) and e.onset_sample < gap[0] < e.offset_sample + block]
+    assert sounding and all(e.offset_sample <= gap[0] for e in sounding)

@@ -100,6 +100,12 @@ class Analyzer:
         self.family.reset()
         self.samples_seen = 0  # input samples consumed, gaps included
 
+    @property
+    def samples_received(self):
+        """Input samples taken so far, gaps included: those analyzed and the part of a hop
+        waiting for the rest [samples]."""
+        return self.samples_seen + len(self._carry)
+
     def process(self, y):
         """Feed input samples (any number); returns the events they complete.
 

@@ -21,6 +21,8 @@ child) and talks to it in JSON lines:
    PortAudio (which, with the server gone, would hang or abort).
 """
 
+import ctypes
+import ctypes.util
 import gc
 import json
 import mmap
@@ -67,14 +69,46 @@ def _send(message):
     sys.stdout.flush()
 
 
-class _Callback:
-    """The stream callback: count, mix to mono, write into the ring. Nothing else."""
+class JackClock:
+    """The JACK server's frame clock: ``frame()`` is the first frame of the cycle running now
+    (jack_last_frame_time), read through a client of its own that is never activated (no
+    ports, no process thread). Raises OSError where libjack or the server is missing."""
 
-    def __init__(self, counters, ring, channels):
+    def __init__(self, name):
+        path = ctypes.util.find_library("jack")
+        self._lib = lib = ctypes.CDLL(path or "libjack.so.0")
+        lib.jack_client_open.restype = ctypes.c_void_p
+        lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+        lib.jack_last_frame_time.restype = ctypes.c_uint32
+        lib.jack_last_frame_time.argtypes = [ctypes.c_void_p]
+        lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        status = ctypes.c_int(0)
+        self._client = lib.jack_client_open(name.encode(), 0x01, ctypes.byref(status))  # JackNoStartServer
+        if not self._client:
+            raise OSError(f"cannot open JACK client {name!r} (status {status.value:#x})")
+
+    def frame(self):
+        return self._lib.jack_last_frame_time(self._client)
+
+    def close(self):
+        self._lib.jack_client_close(self._client)
+
+
+class _Callback:
+    """The stream callback: count, mix to mono, write into the ring. Nothing else.
+
+    With the server's frame clock (``clock``, a :class:`JackClock`), cycles the server ran
+    without this callback (its process kept off the CPU too long) are told to the ring as
+    lost before the next block, so the reader's sample clock stays the server's."""
+
+    def __init__(self, counters, ring, channels, clock=None):
         self.counters = counters
         self.ring = ring
         self.channels = channels
+        self.clock = clock
         self.mix = np.zeros(MAX_BLOCK, dtype=np.float32)
+        self._clock_at = None  # server frame at the last callback
+        self._unaccounted = 0  # frames the clock moved that were not delivered or told lost
 
     def __call__(self, indata, frames, time_info, status):
         c = self.counters
@@ -84,6 +118,15 @@ class _Callback:
         if status:
             c[INPUT_OVERFLOWS] += bool(status.input_overflow)
             c[INPUT_UNDERFLOWS] += bool(status.input_underflow)
+        if self.clock is not None:
+            now = self.clock.frame()
+            if self._clock_at is not None:
+                self._unaccounted += (now - self._clock_at) & 0xFFFFFFFF  # frames wrap at 2^32
+            self._clock_at = now
+            if self._unaccounted >= frames:  # whole cycles the server ran without this callback
+                self.ring.lose(self._unaccounted)
+                self._unaccounted = 0
+            self._unaccounted -= frames
         if self.channels == 1:
             block = indata[:, 0]
         elif frames <= MAX_BLOCK:
@@ -130,11 +173,17 @@ def run(config):
     start = json.loads(line)
     mapped = map_file(start["start"])
     counters, ring = shared_views(mapped, start["capacity"], start["max_gaps"])
+    clock = None
+    if device["hostapi"].startswith("JACK"):
+        try:
+            clock = JackClock(f"{config['jack_name']}-clock")
+        except OSError:
+            pass  # lost cycles then go uncounted, as on other host APIs
     try:
         stream = sd.InputStream(device=device["index"], samplerate=device["samplerate"],
                                 blocksize=config["blocksize"], channels=config["channels"],
                                 dtype="float32",
-                                callback=_Callback(counters, ring, config["channels"]))
+                                callback=_Callback(counters, ring, config["channels"], clock))
         stream.start()
     except (sd.PortAudioError, ValueError) as exc:
         error = DeviceError(f"cannot open input {device['index']} ({device['name']}, "
@@ -153,6 +202,8 @@ def run(config):
             os._exit(0)  # not Pa_Terminate: with the server gone it hangs or aborts
     stream.stop()
     stream.close()
+    if clock is not None:
+        clock.close()
     return 0
 
 

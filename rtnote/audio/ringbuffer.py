@@ -15,7 +15,8 @@ A run of dropped blocks (a stall of the reader) is one gap, recorded by the writ
 before the next block it stores, so the gap table fills only if the reader leaves more than
 ``max_gaps`` separate stalls unread; then the writer keeps dropping until a gap can be
 recorded, so no dropped sample is ever left out of a gap (the reader's clock stays exact
-however long the stall).
+however long the stall). Samples the writer itself never got (a cycle the audio server
+skipped it: :meth:`RingBuffer.lose`) join the same gap.
 """
 
 import threading
@@ -25,7 +26,8 @@ import numpy as np
 from rtnote.errors import ConfigError
 
 # the counters, in order, at the start of the buffer (int64 each)
-_WRITTEN, _READ, _GAPS_WRITTEN, _GAPS_READ, _LOST, _DROPPED_BLOCKS, _DROPPED_SAMPLES = range(7)
+(_WRITTEN, _READ, _GAPS_WRITTEN, _GAPS_READ, _LOST, _DROPPED_BLOCKS, _DROPPED_SAMPLES,
+ _MISSED_SAMPLES) = range(8)
 _N_COUNTERS = 8
 _FENCE = threading.Lock()
 
@@ -80,6 +82,17 @@ class RingBuffer:
     def dropped_samples(self):
         """Samples in the dropped blocks [samples]."""
         return int(self._state[_DROPPED_SAMPLES])
+
+    @property
+    def missed_samples(self):
+        """Samples the writer never got, told by :meth:`lose` [samples]."""
+        return int(self._state[_MISSED_SAMPLES])
+
+    def lose(self, n):
+        """Count ``n`` samples the writer never got just before its next block (the audio
+        server skipped its callback): part of the gap the reader gets before that block."""
+        self._state[_MISSED_SAMPLES] += int(n)
+        self._state[_LOST] += int(n)
 
     def write(self, block):
         """Copy ``block`` (1-D float32) in; if it does not fit, drop it and return False."""

@@ -177,12 +177,16 @@ class MemorySource:
     blocksize : int > 0 [samples]
     paced : bool
         In real time (a full ring drops blocks), or as fast as the reader keeps up.
+    lost_blocks : set of int
+        Blocks (counted from 0 over all pieces) never delivered, as when the audio server
+        skips the input's callback: not written, the ring is told (``ring.lose``).
     """
 
-    def __init__(self, pieces, sr, blocksize=4096, paced=False):
+    def __init__(self, pieces, sr, blocksize=4096, paced=False, lost_blocks=()):
         self.sr = int(sr)
         self.blocksize = int(blocksize)
         self.paced = paced
+        self.lost_blocks = set(lost_blocks)
         self.frames_read = 0
         self.max_write_s = 0.0  # longest time one ring.write took [seconds]
         self.finished = threading.Event()
@@ -203,12 +207,18 @@ class MemorySource:
 
     def _run(self, ring):
         t0 = time.perf_counter()
+        blocks = 0
         try:
             for piece in self._pieces:
                 for i in range(0, len(piece), self.blocksize):
                     if self._stop.is_set():
                         return
                     block = piece[i:i + self.blocksize]
+                    blocks += 1
+                    if blocks - 1 in self.lost_blocks:
+                        ring.lose(len(block))
+                        self.frames_read += len(block)
+                        continue
                     if self.paced:
                         due = t0 + (self.frames_read + len(block)) / self.sr
                         time.sleep(max(0.0, due - time.perf_counter()))

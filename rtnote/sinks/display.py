@@ -98,7 +98,7 @@ class RunStatus:
         recent = stats.recent_per_hop_s(2000)
         sr = engine.analyzer.sr
         return {
-            "now_s": engine.analyzer.samples_seen / sr,
+            "now_s": engine.position / sr,
             "level_db": engine.level_db,
             "budget_ms": stats.hop_s * 1e3,
             "compute_median_ms": float(np.median(recent) * 1e3) if len(recent) else None,
