@@ -30,6 +30,7 @@ import os
 import select
 import sys
 import time
+from collections import deque
 
 import numpy as np
 
@@ -99,7 +100,12 @@ class _Callback:
 
     With the server's frame clock (``clock``, a :class:`JackClock`), cycles the server ran
     without this callback (its process kept off the CPU too long) are told to the ring as
-    lost before the next block, so the reader's sample clock stays the server's."""
+    lost, so the reader's sample clock stays the server's. The clock read by a late callback
+    can already be the next cycle's, so a loss counts once ``CONFIRM`` callbacks in a row
+    agree on it; it is told before the block after them (a few ms late: the samples of
+    those blocks are the only ones off)."""
+
+    CONFIRM = 3
 
     def __init__(self, counters, ring, channels, clock=None):
         self.counters = counters
@@ -109,6 +115,7 @@ class _Callback:
         self.mix = np.zeros(MAX_BLOCK, dtype=np.float32)
         self._clock_at = None  # server frame at the last callback
         self._unaccounted = 0  # frames the clock moved that were not delivered or told lost
+        self._recent = deque(maxlen=self.CONFIRM)  # _unaccounted at the last callbacks
 
     def __call__(self, indata, frames, time_info, status):
         c = self.counters
@@ -123,9 +130,12 @@ class _Callback:
             if self._clock_at is not None:
                 self._unaccounted += (now - self._clock_at) & 0xFFFFFFFF  # frames wrap at 2^32
             self._clock_at = now
-            if self._unaccounted >= frames:  # whole cycles the server ran without this callback
-                self.ring.lose(self._unaccounted)
-                self._unaccounted = 0
+            self._recent.append(self._unaccounted)
+            lost = min(self._recent)  # whole cycles the server ran without this callback
+            if lost >= frames and len(self._recent) == self.CONFIRM:
+                self.ring.lose(lost)
+                self._unaccounted -= lost
+                self._recent.clear()
             self._unaccounted -= frames
         if self.channels == 1:
             block = indata[:, 0]
