@@ -800,7 +800,7 @@ def to_markdown(r):
             ("notes placed in lost audio", h["notes_in_lost_audio"], "0"),
             ("sample clock against the samples written, soak [samples]", h["soak_clock_difference"], "0"),
             ("sample clock against the server's frames, live through JACK [samples of drift]",
-             h["live_clock_drift"], "0"),
+             h["live_clock_drift"], "within +-128 (a hop: the grid's phase)"),
             ("deadline misses, soak as fast as possible", h["soak_deadline_misses"], "0"),
             ("deadline misses, live through JACK (default settings)", h["live_deadline_misses"], "0"),
             ("crashes (tracebacks or lines not rtnote's)", h["crashes"], "0"),
