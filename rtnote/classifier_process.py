@@ -19,6 +19,7 @@ length-prefixed messages (:class:`multiprocessing.connection.Connection`):
 3. end of input (the parent closed it, or died): the child exits 0.
 """
 
+import fcntl
 import gc
 import json
 import os
@@ -56,6 +57,7 @@ class ClassifierProcess:
 
     START_S = 30.0  # longest wait for the child to load the model [seconds]
     ANSWER_S = 0.5  # longest wait for an answer before the child counts as lost [seconds]
+    PIPE_BYTES = 1 << 20  # the requests pipe's buffer [bytes]
 
     def __init__(self, classifier):
         self.classifier = classifier
@@ -74,6 +76,10 @@ class ClassifierProcess:
                 self._child = subprocess.Popen(
                     [sys.executable, "-m", "rtnote.classifier_process", json.dumps(config)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            try:  # room for a few looks: with 64 KiB a 0.4 s look (77 KB) waits for the child
+                fcntl.fcntl(self._child.stdin.fileno(), fcntl.F_SETPIPE_SZ, self.PIPE_BYTES)
+            except (OSError, AttributeError):
+                pass  # not Linux, or over the system's pipe-max-size: sends may wait
             self._requests = Connection(os.dup(self._child.stdin.fileno()), readable=False)
             self._answers = Connection(os.dup(self._child.stdout.fileno()), writable=False)
             message = self._receive(self.START_S).decode()

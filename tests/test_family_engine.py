@@ -152,7 +152,10 @@ def test_transcribe_command_loads_the_shipped_model(melody_wav, tmp_path):
 def test_looks_in_their_own_process_give_the_same_events(melody, shipped):
     """Live runs send every look (the note_on's, 0.1, 0.4 and 1 s) to a classifier process:
     the events are those of asking on the worker, whatever the block size, and the process
-    ends on close."""
+    ends on close. The pipe to it holds several of the longest looks at 48 kHz, so sending
+    one never waits for a busy child (a late live hop)."""
+    import fcntl
+
     from rtnote.classifier_process import ClassifierProcess
 
     y, sr, _ = melody
@@ -160,6 +163,8 @@ def test_looks_in_their_own_process_give_the_same_events(melody, shipped):
     expected = here.process(y) + here.finish()
     process = ClassifierProcess(shipped)
     child = process._child
+    longest_look = 4 * int(48000 * max(process.later_looks_s))  # float32 [bytes]
+    assert fcntl.fcntl(child.stdin.fileno(), fcntl.F_GETPIPE_SZ) >= 4 * longest_look
     try:
         analyzer = Analyzer(sr, family_classifier=process)
         events = []
