@@ -13,6 +13,7 @@ stops, ends the sounding note through every sink, and reports the first error.
 """
 
 import bisect
+import resource
 import threading
 import time
 from dataclasses import replace
@@ -38,7 +39,7 @@ class ComputeStats:
 
     def __init__(self, hop_s, keep_steps=1 << 20):
         self.hop_s = hop_s
-        self.late = []  # (end of the step [sample], hops, wall [ms], CPU [ms]) of late steps
+        self.late = []  # (end [sample], hops, wall, CPU, system CPU [ms], faults, preemptions)
         self._per_hop = np.zeros(keep_steps)
         self._hops = np.zeros(keep_steps, dtype=np.int32)
         self._counts = np.zeros(len(self.BINS) + 1, dtype=np.int64)
@@ -48,11 +49,12 @@ class ComputeStats:
         self.deadline_misses = 0  # steps whose compute exceeded the audio they covered
         self.misses_off_cpu = 0  # of those, steps spent mostly off the CPU (waiting)
 
-    def add(self, seconds, n_hops, cpu_seconds, end_sample=None):
+    def add(self, seconds, n_hops, cpu_seconds, end_sample=None, usage=(0.0, 0, 0)):
         """One step: wall time [seconds] for ``n_hops`` hops, and the thread's CPU time in it
         [seconds] (a miss that spent more time waiting than on the CPU was waiting for the GIL,
-        the scheduler or a stalled sink, not slow analysis); ``end_sample``: the input sample
-        the step ended at, for :attr:`late`."""
+        the scheduler or a stalled sink, not slow analysis). For :attr:`late`: the input
+        sample the step ended at, and (system CPU [seconds], minor page faults, involuntary
+        context switches) in the step."""
         per_hop = float(seconds) / max(1, n_hops)
         i = self.steps % len(self._per_hop)
         self._per_hop[i] = per_hop
@@ -65,8 +67,10 @@ class ComputeStats:
             self.deadline_misses += 1
             self.misses_off_cpu += cpu_seconds < seconds - cpu_seconds
             if len(self.late) < self.LATE_KEPT:
+                sys_s, faults, preempted = usage
                 self.late.append((end_sample, int(n_hops), round(seconds * 1e3, 3),
-                                  round(cpu_seconds * 1e3, 3)))
+                                  round(cpu_seconds * 1e3, 3), round(sys_s * 1e3, 3), int(faults),
+                                  int(preempted)))
 
     def _kept(self, n_steps=None):
         """Indices of the last ``n_steps`` kept steps, oldest first."""
@@ -102,12 +106,23 @@ class ComputeStats:
             "max_ms": self.max_s * 1e3,
             "deadline_misses": int(self.deadline_misses),
             "deadline_misses_off_cpu": int(self.misses_off_cpu),
-            "late_steps": [dict(zip(("end_sample", "hops", "wall_ms", "cpu_ms"), step))
+            "late_steps": [dict(zip(("end_sample", "hops", "wall_ms", "cpu_ms", "system_cpu_ms",
+                                     "page_faults", "preempted"), step))
                            for step in self.late],
         }
 
 
 _SAMPLE_FIELDS = ("onset_sample", "offset_sample", "decision_sample")
+
+
+def _thread_usage():
+    """(system CPU [seconds], minor page faults, involuntary context switches) of the
+    calling thread so far; zeros where the system cannot tell (not Linux)."""
+    try:
+        r = resource.getrusage(resource.RUSAGE_THREAD)
+    except (AttributeError, OSError):
+        return 0.0, 0, 0
+    return r.ru_stime, r.ru_minflt, r.ru_nivcsw
 
 
 class Engine:
@@ -251,12 +266,13 @@ class Engine:
                             self._gap(lost)
                         break
                     continue
-                t0, cpu0 = time.perf_counter(), time.thread_time()
+                t0, cpu0, usage0 = time.perf_counter(), time.thread_time(), _thread_usage()
                 self.level_db = float(10.0 * np.log10(np.dot(samples, samples) / len(samples)
                                                       + 1e-12))
                 events = analyzer.process(samples)
                 self.stats.add(time.perf_counter() - t0, len(samples) // hop,
-                               time.thread_time() - cpu0, self.position)
+                               time.thread_time() - cpu0, self.position,
+                               [b - a for a, b in zip(usage0, _thread_usage())])
                 self._emit(events)
                 if self.recorder is not None:
                     self.recorder.write(samples)
