@@ -144,6 +144,18 @@ def _read(path):
         return ""
 
 
+def late_steps_text(steps):
+    """' Late worker steps (...): 9.3 / 9.1 ms (0.2 ms system, 2 preemptions), nothing decided; ...'
+    from live_soak's rtnote_late_steps, or ''."""
+    if not steps:
+        return ""
+    parts = [f"{s['wall_ms']:.1f} / {s['cpu_ms']:.1f} ms ({s.get('system_cpu_ms', 0):.1f} ms system, "
+             f"{s.get('page_faults', 0)} page faults, {s.get('preempted', 0)} preemptions), "
+             f"{', '.join(s['decided']) or 'nothing'} decided" for s in steps[:10]]
+    return (" Late worker steps (wall / CPU time for their hops; what they decided): "
+            + "; ".join(parts) + ".")
+
+
 def late_clients_text(late):
     """'rtnote-in (Triggered) 2, ...' from live_soak's late_clients, or 'none'."""
     return ", ".join(f"{k} {n}" for k, n in sorted((late or {}).items())) or "none"
@@ -870,7 +882,8 @@ def to_markdown(r):
                       f"mostly off the CPU: the worker was waiting; load average "
                       f"{v['load_average_1min_at_end']:.1f} at the end, CPU stolen by the hypervisor "
                       f"{v.get('cpu_stolen_pct', 'n/a')}%). Clients jackd found "
-                      f"unfinished at its xruns: {late_clients_text(v.get('late_clients'))}."]
+                      f"unfinished at its xruns: {late_clients_text(v.get('late_clients'))}."
+                      + late_steps_text(v.get("rtnote_late_steps") or [])]
     if "signals" in r:
         g = r["signals"]
         lines += ["", f"**Signals**: SIGINT/SIGTERM in turn at random moments of {g['listen_runs']} "
