@@ -49,12 +49,10 @@ class ComputeStats:
         self.deadline_misses = 0  # steps whose compute exceeded the audio they covered
         self.misses_off_cpu = 0  # of those, steps spent mostly off the CPU (waiting)
 
-    def add(self, seconds, n_hops, cpu_seconds, end_sample=None, usage=(0.0, 0, 0)):
+    def add(self, seconds, n_hops, cpu_seconds):
         """One step: wall time [seconds] for ``n_hops`` hops, and the thread's CPU time in it
         [seconds] (a miss that spent more time waiting than on the CPU was waiting for the GIL,
-        the scheduler or a stalled sink, not slow analysis). For :attr:`late`: the input
-        sample the step ended at, and (system CPU [seconds], minor page faults, involuntary
-        context switches) in the step."""
+        the scheduler or a stalled sink, not slow analysis). Returns True for a miss."""
         per_hop = float(seconds) / max(1, n_hops)
         i = self.steps % len(self._per_hop)
         self._per_hop[i] = per_hop
@@ -63,14 +61,21 @@ class ComputeStats:
         self.steps += 1
         self.hops += n_hops
         self.max_s = max(self.max_s, per_hop)
-        if per_hop > self.hop_s:
-            self.deadline_misses += 1
-            self.misses_off_cpu += cpu_seconds < seconds - cpu_seconds
-            if len(self.late) < self.LATE_KEPT:
-                sys_s, faults, preempted = usage
-                self.late.append((end_sample, int(n_hops), round(seconds * 1e3, 3),
-                                  round(cpu_seconds * 1e3, 3), round(sys_s * 1e3, 3), int(faults),
-                                  int(preempted)))
+        if per_hop <= self.hop_s:
+            return False
+        self.deadline_misses += 1
+        self.misses_off_cpu += cpu_seconds < seconds - cpu_seconds
+        return True
+
+    def describe_late(self, end_sample, n_hops, seconds, cpu_seconds, usage):
+        """Keep a late step for :attr:`late` (the first ``LATE_KEPT``): the input sample it
+        ended at, its hops, wall and CPU time [seconds], and (system CPU [seconds], minor
+        page faults, involuntary context switches) in it."""
+        if len(self.late) < self.LATE_KEPT:
+            sys_s, faults, preempted = usage
+            self.late.append((end_sample, int(n_hops), round(seconds * 1e3, 3),
+                              round(cpu_seconds * 1e3, 3), round(sys_s * 1e3, 3), int(faults),
+                              int(preempted)))
 
     def _kept(self, n_steps=None):
         """Indices of the last ``n_steps`` kept steps, oldest first."""
@@ -270,9 +275,11 @@ class Engine:
                 self.level_db = float(10.0 * np.log10(np.dot(samples, samples) / len(samples)
                                                       + 1e-12))
                 events = analyzer.process(samples)
-                self.stats.add(time.perf_counter() - t0, len(samples) // hop,
-                               time.thread_time() - cpu0, self.position,
-                               [b - a for a, b in zip(usage0, _thread_usage())])
+                wall, cpu = time.perf_counter() - t0, time.thread_time() - cpu0
+                n_hops = len(samples) // hop
+                if self.stats.add(wall, n_hops, cpu):
+                    self.stats.describe_late(self.position, n_hops, wall, cpu,
+                                             [b - a for a, b in zip(usage0, _thread_usage())])
                 self._emit(events)
                 if self.recorder is not None:
                     self.recorder.write(samples)

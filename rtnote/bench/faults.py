@@ -207,15 +207,15 @@ class MemorySource:
 
     def _run(self, ring):
         t0 = time.perf_counter()
-        blocks = 0
+        index = -1  # of the block, over all pieces
         try:
             for piece in self._pieces:
                 for i in range(0, len(piece), self.blocksize):
                     if self._stop.is_set():
                         return
                     block = piece[i:i + self.blocksize]
-                    blocks += 1
-                    if blocks - 1 in self.lost_blocks:
+                    index += 1
+                    if index in self.lost_blocks:
                         ring.lose(len(block))
                         self.frames_read += len(block)
                         continue
