@@ -156,6 +156,15 @@ def late_steps_text(steps):
             + "; ".join(parts) + ".")
 
 
+def same_work_text(w):
+    """'; one fixed job ... took ...' from live_soak's same_work_cpu_ms, or ''."""
+    if not w:
+        return ""
+    return (f"; meanwhile one fixed job, run {w['runs']} times in another process, took {w['median']:.2f} ms "
+            f"of CPU median, {w['p99']:.2f} ms p99, {w['max']:.2f} ms at most, {w['runs_over_5x_median']} "
+            f"runs over 5 times its median: the spread of identical work is the machine's")
+
+
 def late_clients_text(late):
     """'rtnote-in (Triggered) 2, ...' from live_soak's late_clients, or 'none'."""
     return ", ".join(f"{k} {n}" for k, n in sorted((late or {}).items())) or "none"
@@ -881,7 +890,7 @@ def to_markdown(r):
                       f"{v['rtnote_compute_per_hop'].get('deadline_misses_off_cpu', 'n/a')} of them spent "
                       f"mostly off the CPU: the worker was waiting; load average "
                       f"{v['load_average_1min_at_end']:.1f} at the end, CPU stolen by the hypervisor "
-                      f"{v.get('cpu_stolen_pct', 'n/a')}%). Clients jackd found "
+                      f"{v.get('cpu_stolen_pct', 'n/a')}%{same_work_text(v.get('same_work_cpu_ms'))}). Clients jackd found "
                       f"unfinished at its xruns: {late_clients_text(v.get('late_clients'))}."
                       + late_steps_text(v.get("rtnote_late_steps") or [])]
     if "signals" in r:

@@ -13,7 +13,10 @@ a file, last tenth of the notes against the first: 0 while rtnote's clock is the
 cycles its input missed included); the input rtnote missed (cycles the server ran without
 its callback: ``rtnote_missed_samples``) and spliced over; and
 the share of the machine's CPU time the hypervisor gave to other machines meanwhile (steal:
-a virtual machine's threads cannot run then, whatever their priority).
+a virtual machine's threads cannot run then, whatever their priority); and what the same
+small job costs the machine's CPU from run to run meanwhile (``same_work_cpu_ms``, a fixed
+FFT-and-Python job timed every 10 ms in another process: a virtual CPU shared with other
+machines sometimes runs identical work many times slower, and rtnote's steps with it).
 
     python benchmarks/live_soak.py [--minutes 5] [--period 256]
 
@@ -119,6 +122,42 @@ def stolen_pct(before, after):
     return round(100.0 * float(after[7] - before[7]) / float((after - before).sum()), 2)
 
 
+def same_work(path, every_s=0.01):
+    """Time one fixed job (the FFTs and Python a worker step does, ~0.2 ms) every ``every_s``
+    [seconds] until SIGTERM; writes each run's thread CPU time [ms] to ``path`` as JSON."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    x = np.random.default_rng(0).standard_normal(2048).astype(np.float32)
+    cpu_ms = []
+    while not stop:
+        c0 = time.thread_time()
+        for _ in range(10):
+            int(np.abs(np.fft.rfft(x)).argmax()) + sum(range(200))
+        cpu_ms.append((time.thread_time() - c0) * 1e3)
+        time.sleep(every_s)
+    with open(path, "w") as f:
+        json.dump(cpu_ms, f)
+
+
+def start_same_work(path):
+    import subprocess
+
+    return subprocess.Popen([sys.executable, os.path.abspath(__file__), "--same-work", path])
+
+
+def same_work_summary(proc, path):
+    """Stop :func:`same_work` and sum up its runs: median, p99, max CPU time [ms] and how many
+    runs took over 5 times the median."""
+    proc.terminate()
+    proc.wait(10)
+    with open(path) as f:
+        cpu = np.array(json.load(f))
+    os.remove(path)
+    median = float(np.median(cpu))
+    return {"runs": len(cpu), "median": round(median, 3), "p99": round(float(np.percentile(cpu, 99)), 3),
+            "max": round(float(cpu.max()), 3), "runs_over_5x_median": int((cpu > 5 * median).sum())}
+
+
 def baseline(args):
     sr = 48000
     y, truth = render(args.minutes, sr)
@@ -162,7 +201,10 @@ def main():
     parser.add_argument("--baseline", action="store_true",
                         help="play to the server without rtnote: the xruns the machine and the "
                              "Python player cause by themselves")
+    parser.add_argument("--same-work", metavar="PATH", help=argparse.SUPPRESS)  # the job's process
     args = parser.parse_args()
+    if args.same_work:
+        return same_work(args.same_work)
     suffix = ("_baseline" if args.baseline else "") + ("_rt" if args.realtime else "")
     args.out = args.out or os.path.join(HERE, "out", f"live_soak{suffix}.json")
     if args.baseline:
@@ -175,6 +217,8 @@ def main():
     server = start_server(args, sr)
     model_args = ["--model", args.model] if args.model else []
     events_path = args.out + ".rtnote-events.jsonl"
+    same_work_path = args.out + ".same-work.json"
+    job = start_same_work(same_work_path)
     try:
         client = JackClient(server)
         rt = Rtnote(["listen", "--view", "none", "--midi-out", "--midi-api", "jack",
@@ -187,6 +231,7 @@ def main():
             rss_start, cpu_before = rss_mb(rt.proc.pid), cpu_times()
             client.wait_frame(client.played_until() + sr, timeout=len(y) / sr + 60)
             wall, stolen = time.monotonic() - t0, stolen_pct(cpu_before, cpu_times())
+            same_work_cpu = same_work_summary(job, same_work_path)
             rss_end = rss_mb(rt.proc.pid)
         finally:
             rt.signal(signal.SIGINT)
@@ -197,6 +242,7 @@ def main():
         client.close()
         late = getattr(server, "late_clients", dict)()
     finally:
+        job.kill()
         server.stop()
     with open(stats_path) as f:
         stats = json.load(f)
@@ -234,6 +280,7 @@ def main():
         "rtnote_spliced_samples": stats.get("spliced_samples"),
         "clock_drift": drift,
         "cpu_stolen_pct": stolen,
+        "same_work_cpu_ms": same_work_cpu,
         "load_average_1min_at_end": os.getloadavg()[0],
     }
     with open(args.out, "w") as f:
