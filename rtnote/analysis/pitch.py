@@ -18,8 +18,10 @@ def cmndf(y, tau_max):
     n = len(y)
     w = n - tau_max
     n_fft = scipy.fft.next_fast_len(n, real=True)  # lags up to tau_max never wrap around
-    spec = scipy.fft.rfft(y, n_fft)
-    head = scipy.fft.rfft(y[:w], n_fft)
+    both = np.zeros((2, n_fft), dtype=y.dtype)  # one FFT call for the segment and its head
+    both[0, :n] = y
+    both[1, :w] = y[:w]
+    spec, head = scipy.fft.rfft(both, axis=1)
     corr = scipy.fft.irfft(np.conj(head) * spec, n_fft)[: tau_max + 1]
     energy = np.concatenate(([0.0], np.cumsum(y.astype(np.float64) ** 2)))
     e0 = energy[w]
