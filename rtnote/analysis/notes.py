@@ -221,9 +221,11 @@ class NoteTracker:
     def _recent_levels(self, n, this_hop=False):
         """The levels of the ``n`` hops before this one (or up to this one) [dBFS], newest
         first."""
-        ring, newest = self._levels, self._hops - (not this_hop)
-        size = len(ring)
-        return [ring[(newest - k) % size] for k in range(n)]
+        ring, size = self._levels, len(self._levels)
+        k = (self._hops - (not this_hop)) % size  # the newest hop's slot
+        if n <= k + 1:
+            return ring[k - n + 1:k + 1][::-1]
+        return ring[k::-1] + ring[size - (n - k - 1):][::-1]  # wraps around the ring's end
 
     def _note_off(self, offset, pos):
         note, self._note = self._note, None
