@@ -156,14 +156,34 @@ def cancel(y, period):
     return y[lag + 1:] - (1.0 - frac) * y[1:len(y) - lag] - frac * y[:len(y) - lag - 1]
 
 
-def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0):
+def _peak_near(mag, hz_per_bin, f0_hz, cents):
+    """(frequency [Hz], log magnitude) of the strongest spectral peak within ``cents`` of
+    ``f0_hz``, between bins; None when the strongest bin is at the search's edge."""
+    ratio = 2.0 ** (cents / 1200.0)
+    lo, hi = int(f0_hz / ratio / hz_per_bin), int(np.ceil(f0_hz * ratio / hz_per_bin)) + 1
+    if lo < 1 or hi >= len(mag) - 1:
+        return None
+    k = lo + int(np.argmax(mag[lo:hi]))
+    if k in (lo, hi - 1):
+        return None
+    a, b, c = mag[k - 1], mag[k], mag[k + 1]
+    shift = 0.5 * (a - c) / (a - 2 * b + c)
+    return (k + shift) * hz_per_bin, b
+
+
+def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=150.0,
+              wide_periods=12):
     """The fundamental's own frequency near a YIN estimate [Hz], from a spectral peak.
 
     YIN's period weighs all partials, so stretched (inharmonic) partials, as a piano's,
-    pull it sharp; the peak of the fundamental itself does not. Falls back to ``f0_hz``
-    when the fundamental is weak, the segment too short to resolve it, or the peak more
-    than ``max_move_cents`` away (on short segments a partial's or the attack's leakage
-    moves the peak half a semitone: a wrong note, where stretching is worth cents).
+    pull it sharp; the peak of the fundamental itself does not. The peak within
+    ``search_cents`` is taken if it is at most ``max_move_cents`` away (on short segments a
+    partial's or the attack's leakage moves the peak half a semitone: a wrong note, where
+    stretching is worth cents). Partials far from harmonic (a celesta's at 2.7 times the
+    fundamental, a marimba's near 4 and 10 times) can pull YIN's period a semitone or more
+    off: with ``wide_periods`` periods in the segment (a resolved peak), the strongest
+    component of the whole spectrum is taken when it lies within ``wide_cents`` but beyond
+    ``search_cents``. Otherwise (a weak fundamental, a short segment) ``f0_hz`` stands.
     """
     n = len(y)
     if n < 4 * sr / f0_hz:
@@ -171,14 +191,15 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0):
     n_fft = scipy.fft.next_fast_len(4 * n, real=True)
     mag = np.log(np.abs(scipy.fft.rfft(y * np.hanning(n), n_fft)) + 1e-12)
     hz_per_bin = sr / n_fft
-    ratio = 2.0 ** (search_cents / 1200.0)
-    lo, hi = int(f0_hz / ratio / hz_per_bin), int(np.ceil(f0_hz * ratio / hz_per_bin)) + 1
-    if lo < 1 or hi >= len(mag) - 1:
+    top = mag.max()
+    near = _peak_near(mag, hz_per_bin, f0_hz, search_cents)
+    if near is not None and near[1] >= top - np.log(30.0):  # not 30x too weak
+        if abs(1200.0 * np.log2(near[0] / f0_hz)) <= max_move_cents:
+            return near[0]
+    if n < wide_periods * sr / f0_hz:
         return f0_hz
-    k = lo + int(np.argmax(mag[lo:hi]))
-    if k in (lo, hi - 1) or mag[k] < mag.max() - np.log(30.0):  # no peak, or 30x too weak
-        return f0_hz
-    a, b, c = mag[k - 1], mag[k], mag[k + 1]
-    shift = 0.5 * (a - c) / (a - 2 * b + c)
-    peak_hz = (k + shift) * hz_per_bin
-    return peak_hz if abs(1200.0 * np.log2(peak_hz / f0_hz)) <= max_move_cents else f0_hz
+    wide = _peak_near(mag, hz_per_bin, f0_hz, wide_cents)
+    if wide is not None and wide[1] >= top - np.log(10 ** (1 / 20)):  # within 1 dB of the top
+        if abs(1200.0 * np.log2(wide[0] / f0_hz)) >= search_cents:
+            return wide[0]
+    return f0_hz
