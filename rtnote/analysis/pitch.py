@@ -199,7 +199,7 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
     if n < wide_periods * sr / f0_hz:
         return f0_hz
     wide = _peak_near(mag, hz_per_bin, f0_hz, wide_cents)
-    if wide is not None and wide[1] >= top - np.log(10 ** (1 / 20)):  # within 1 dB of the top
+    if wide is not None and wide[1] >= top - np.log(10.0) / 20.0:  # within 1 dB of the top
         if abs(1200.0 * np.log2(wide[0] / f0_hz)) >= search_cents:
             return wide[0]
     return f0_hz
