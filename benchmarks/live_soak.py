@@ -152,7 +152,6 @@ def same_work_summary(proc, path):
     proc.wait(10)
     with open(path) as f:
         cpu = np.array(json.load(f))
-    os.remove(path)
     median = float(np.median(cpu))
     return {"runs": len(cpu), "median": round(median, 3), "p99": round(float(np.percentile(cpu, 99)), 3),
             "max": round(float(cpu.max()), 3), "runs_over_5x_median": int((cpu > 5 * median).sum())}
@@ -243,6 +242,8 @@ def main():
         late = getattr(server, "late_clients", dict)()
     finally:
         job.kill()
+        if os.path.exists(same_work_path):  # also when the run failed before its summary
+            os.remove(same_work_path)
         server.stop()
     with open(stats_path) as f:
         stats = json.load(f)
