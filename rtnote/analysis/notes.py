@@ -63,6 +63,7 @@ class _Sounding:
         self.change_midi = None
         self.change_count = 0
         self.confirmed = False  # a look past the attack agreed with the pitch
+        self.corrected_fading = False  # its pitch was corrected in a fading tail
         self.over_hz = over_hz  # f0 of the note this one began over (it may still ring) [Hz]
 
 
@@ -432,10 +433,13 @@ class NoteTracker:
             same = False  # a scooped attack read on a semitone's border; the note sits on the next
         if same:
             note.change_count = 0
-            if age >= self.revise_at and abs(midi - note.pitch) < 0.35:
+            if age >= self.revise_at and abs(midi - note.pitch) < 0.35 and not note.corrected_fading:
                 note.confirmed = True
             return []
-        if level_db < note.peak_db - self.change_db:
+        # a fading tail (a bar's partials die first) can still correct a provisional
+        # note, but not start a new one, and the correction stays provisional
+        fading = level_db < note.peak_db - self.change_db
+        if fading and note.confirmed:
             return []  # a fading tail: no new notes from it
         rounded = round(midi)
         if note.change_count and rounded == note.change_midi:
@@ -450,14 +454,16 @@ class NoteTracker:
             # an octave from a confirmed note without a spectral change: a slip, or the note
             # before it still ringing
             return []
-        if note.confirmed or (onset - note.onset > self.new_note_gap and strength >= self.change_odf):
+        if not fading and (note.confirmed or (onset - note.onset > self.new_note_gap
+                                              and strength >= self.change_odf)):
             # a new note: confirmed before, or a clear spectral change since
             onset = self._sound_start(onset, pos, f0_hz)
             events = [self._note_off(onset, pos),
                       self._note_on(onset, pos, f0_hz, note.peak_db, look_from=pos - length)]
         else:
             events = self._replace(note, pos, f0_hz, note.peak_db, pos - length)
-        self._note.confirmed = age >= self.revise_at
+        self._note.confirmed = age >= self.revise_at and not fading
+        self._note.corrected_fading = fading
         return events
 
     def _swells(self, pos, level_db):
