@@ -1,8 +1,20 @@
 """Pitch of a short segment: YIN's cumulative mean normalized difference (de Cheveigné &
 Kawahara 2002), computed with FFTs, with a harmonic check against octave errors."""
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.fft
+
+
+@lru_cache(maxsize=64)
+def _fft_length(n):
+    return scipy.fft.next_fast_len(n, real=True)
+
+
+@lru_cache(maxsize=64)
+def _lags(tau_max):
+    return np.arange(1, tau_max + 1, dtype=np.float64)
 
 
 def cmndf(y, tau_max):
@@ -17,21 +29,24 @@ def cmndf(y, tau_max):
     """
     n = len(y)
     w = n - tau_max
-    n_fft = scipy.fft.next_fast_len(n, real=True)  # lags up to tau_max never wrap around
+    n_fft = _fft_length(n)  # lags up to tau_max never wrap around
     both = np.zeros((2, n_fft), dtype=y.dtype)  # one FFT call for the segment and its head
     both[0, :n] = y
     both[1, :w] = y[:w]
     spec, head = scipy.fft.rfft(both, axis=1)
-    corr = scipy.fft.irfft(np.conj(head) * spec, n_fft)[: tau_max + 1]
-    energy = np.concatenate(([0.0], np.cumsum(y.astype(np.float64) ** 2)))
-    e0 = energy[w]
-    e_tau = energy[w: w + tau_max + 1] - energy[: tau_max + 1]
-    diff = np.maximum(e0 + e_tau - 2.0 * corr, 0.0)
+    corr = scipy.fft.irfft(head.conj() * spec, n_fft)[: tau_max + 1]
+    squares = np.square(y, dtype=np.float64)
+    energy = np.empty(n + 1)
+    energy[0] = 0.0
+    np.cumsum(squares, out=energy[1:])
+    diff = energy[w: w + tau_max + 1] - energy[: tau_max + 1]  # e_tau
+    diff += energy[w]  # + e_0
+    diff -= 2.0 * corr  # - 2 r(tau)
+    np.maximum(diff, 0.0, out=diff)
     diff[0] = 0.0
     cum = np.cumsum(diff[1:])
     out = np.ones(tau_max + 1)
-    taus = np.arange(1, tau_max + 1)
-    np.divide(diff[1:] * taus, cum, out=out[1:], where=cum > 0)
+    np.divide(diff[1:] * _lags(tau_max), cum, out=out[1:], where=cum > 0)
     return out
 
 
@@ -125,7 +140,8 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     tau_max = min(int(np.ceil(sr / fmin)) + 1, n // 2)
     if tau_max <= tau_min + 2:
         return np.nan, 1.0
-    y = y - y.mean()  # d' ignores a DC offset, but its FFT form would lose precision to it
+    y = y.astype(np.float64)  # (pocketfft is faster in double precision here)
+    y -= y.mean()  # d' ignores a DC offset, but its FFT form would lose precision to it
     if np.dot(y, y) < n * 1e-10:  # below -100 dBFS: rounding noise, not a pitch
         return np.nan, 1.0
     d = cmndf(y, tau_max)
