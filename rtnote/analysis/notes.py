@@ -61,6 +61,7 @@ class _Sounding:
         self.peak_db = peak_db
         self.change_at = None  # where a legato pitch change began [sample]
         self.change_midi = None
+        self.change_first = None  # the first look at that pitch [MIDI, fractional]
         self.change_count = 0
         self.confirmed = False  # a look past the attack agreed with the pitch
         self.corrected_fading = False  # its pitch was corrected in a fading tail
@@ -117,13 +118,16 @@ class NoteTracker:
         A sounding note that faded this far below its peak and rises this far again without
         an attack is looked at again, as an attack would be (a swell the flux misses); only
         a new pitch there makes it a new note.
+    change_spread : float > 0 [semitones]
+        The looks that agree on a pitch change must also lie within this of the first of
+        them: a glide passing through a semitone (a shakuhachi's scoop) is not a new pitch.
     """
 
     def __init__(self, sr, hop_length, history, fmin, fmax, a4_hz=440.0, latency="balanced",
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
                  change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25,
-                 swell_db=12.0):
+                 swell_db=12.0, change_spread=0.4):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -153,6 +157,7 @@ class NoteTracker:
         self.fallback_threshold = fallback_threshold
         self.change_odf = change_odf
         self.swell_db = swell_db
+        self.change_spread = change_spread
         self.new_note_gap = int(0.06 * sr)
         self.rise_search = int(0.25 * sr)
         self.odf_hops = max(2, int(round((change_search_s + 0.1) * sr / hop_length)))
@@ -442,10 +447,12 @@ class NoteTracker:
         if fading and note.confirmed:
             return []  # a fading tail: no new notes from it
         rounded = round(midi)
-        if note.change_count and rounded == note.change_midi:
+        steady = note.change_count and abs(midi - note.change_first) < self.change_spread
+        if steady and rounded == note.change_midi:
             note.change_count += 1
         else:
             note.change_at, note.change_midi, note.change_count = pos - length // 2, rounded, 1
+            note.change_first = midi
         if note.change_count < self.confirm + 1:
             return []
         onset, strength = self._change_onset(note, pos)
