@@ -90,10 +90,10 @@ def _fast_proba(pipe):
     return _FastMLP(pipe[0], pipe[1])
 
 
-def vote(probas, class_prior=None):
-    """Members' class probabilities combined: their geometric mean over each class's share of
-    the training notes, normalized (every family equally likely before the sound is heard;
-    the training mix only says how many General MIDI programs a family has).
+def vote(probas, class_prior=None, weights=None):
+    """Members' class probabilities combined: their weighted geometric mean over each class's
+    share of the training notes, normalized (every family equally likely before the sound is
+    heard; the training mix only says how many General MIDI programs a family has).
 
     Parameters
     ----------
@@ -101,12 +101,24 @@ def vote(probas, class_prior=None):
         One per member.
     class_prior : np.ndarray [shape=(n_classes,)] or None
         Training share of each class; None: no correction.
+    weights : sequence of float > 0 or None
+        One per member (a member's vote counts that many times); None: equal.
     """
-    log_p = np.mean([np.log(np.asarray(p, dtype=np.float64) + 1e-9) for p in probas], axis=0)
+    weights = np.ones(len(probas)) if weights is None else np.asarray(weights, dtype=np.float64)
+    log_p = sum(w * np.log(np.asarray(p, dtype=np.float64) + 1e-9) for w, p in zip(weights, probas))
+    log_p = log_p / weights.sum()
     if class_prior is not None:
         log_p = log_p - np.log(class_prior)
     p = np.exp(log_p - log_p.max(axis=-1, keepdims=True))
     return p / p.sum(axis=-1, keepdims=True)
+
+
+def member_weights(members):
+    """{member: weight} of one look's ``combine`` entry: a dict as it is, a list of names
+    with weight 1 each."""
+    if isinstance(members, dict):
+        return {str(m): float(w) for m, w in members.items()}
+    return {str(m): 1.0 for m in members}
 
 
 def prior_array(class_prior, classes):
@@ -138,8 +150,8 @@ class FamilyClassifier:
         look name -> horizon [seconds]; a call uses the longest look the audio covers.
     combine : dict or None
         look name -> the members whose class probabilities are combined (:func:`vote`) when
-        that look is used (each on its own horizon of the same audio); default: the look's
-        own member.
+        that look is used (each on its own horizon of the same audio): a list of names, or
+        {name: weight}; default: the look's own member.
     class_prior : dict or None
         class -> its share of the training notes (see :func:`vote`); None: no correction.
     """
@@ -147,7 +159,7 @@ class FamilyClassifier:
     def __init__(self, pipelines, looks, combine=None, class_prior=None):
         self.pipelines = pipelines
         self.looks = dict(sorted(looks.items(), key=lambda kv: kv[1]))
-        self.combine = {look: list((combine or {}).get(look, [look])) for look in self.looks}
+        self.combine = {look: member_weights((combine or {}).get(look, [look])) for look in self.looks}
         self._memo = {}
         self.classes_ = np.asarray(next(iter(pipelines.values())).classes_)
         self.class_prior = class_prior
@@ -204,7 +216,7 @@ class FamilyClassifier:
                     p = proba(features(y16, f0_hz)[None, :])[0]
                     self._remember(key, y, p)
                 probas.append(p)
-        return vote(probas, self._prior)
+        return vote(probas, self._prior, list(self.combine[look].values()))
 
     def _recall(self, member, y, sr, f0_hz):
         """(memo key, probabilities or None) of one member at ``y``: a member the engine asked

@@ -157,7 +157,7 @@ def _fresh(clf, y, sr, f0_hz):
     y16 = F.resample(y, sr)
     look = clf.look_for(len(y16) / SR)
     rows = [member_proba_of(clf.pipelines[member], y16, f0_hz) for member in clf.combine[look]]
-    return vote(rows, clf._prior)
+    return vote(rows, clf._prior, list(clf.combine[look].values()))
 
 
 def test_classifier_matches_its_pipelines_and_memo_needs_identical_audio(classifier):

@@ -55,7 +55,7 @@ def run(args):
 
     from rtnote.classifier import save_model
     from rtnote.cli.progress import progress_bars
-    from rtnote.learn.training import COMBINE, LOOKS, train
+    from rtnote.learn.training import LOOKS, train
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, not {args.jobs}")
@@ -69,7 +69,8 @@ def run(args):
         pipelines, report = train(args.data, seed=args.seed, model=args.model_type,
                                   copies=args.copies, jobs=args.jobs,
                                   cache_dir=args.cache_dir, progress=progress)
-    manifest = save_model(args.output, pipelines, LOOKS, report, COMBINE, report["class_prior"])
+    manifest = save_model(args.output, pipelines, LOOKS, report, report["features"]["combine"],
+                          report["class_prior"])
     minutes = (time.monotonic() - start) / 60
     metrics = manifest["metrics"]["validation"]
     console.print(f"{args.output}: {manifest['model']['name']}, sha256 {manifest['sha256'][:16]}..., "

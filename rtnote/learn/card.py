@@ -333,8 +333,8 @@ def _card_lines(result, manifest, model_path, pngs):
             f"- Model: `{m.get('model', {}).get('name')}` — one `Pipeline(NoteFeatures, StandardScaler, "
             f"model)` per look, `{m.get('model', {}).get('estimator')}`"
             + (f"; one spectrogram network for every look, `{m['model']['network']}`" if m.get("model", {}).get("network") else "")
-            + f"; each look combines {m.get('features', {}).get('combine')} (geometric mean over each "
-            "family's share of the training notes)",
+            + f"; each look combines {m.get('features', {}).get('combine')} ({{member: weight}}: "
+            "weighted geometric mean over each family's share of the training notes)",
             f"- File: `{m.get('model_file')}`, {m.get('size_bytes', 0) / 1e6:.2f} MB, sha256 `{m.get('sha256')}`",
             f"- Trained with seed {m.get('seed')} on: " + ", ".join(
                 f"{s['name']} ({s['notes']} notes)" for s in m.get("training", {}).get("sources", [])) +
@@ -439,11 +439,12 @@ def _card_lines(result, manifest, model_path, pngs):
         "- The engine check leaves the octave-ambiguous programs out, so its organ notes are "
         "programs 20-23 only (reed organ, accordions, harmonica; see the programs table), not the "
         "drawbar and church organs 16-19 that lift the per-note organ figure.",
-        "- Reproducible on one machine: two `rtnote train --seed 0` runs on 2026-12-03, one "
-        "computing the features from cached renders (5.6 min) and one from cached features "
-        "(4.7 min), wrote the same file, the shipped one (sha256 9355c352...). From an empty cache "
-        "(rendering too) the run before took 10.3 min on 2026-12-02. Another machine's floating point in the "
-        "fitting gives another file: the model before this one, trained elsewhere from the "
+        "- Reproducible on one machine: two `rtnote train --seed 0` runs from cached features on "
+        "2026-12-06 (5.1 min each) wrote the same file, the shipped one (sha256 63b0d805...). The "
+        "equal-vote model before it (9355c352..., the same networks and MLPs) came out the same "
+        "from an empty cache, rendering too, in 18.0 min (2026-12-06, other jobs beside it). "
+        "Another machine's floating point in the "
+        "fitting gives another file: an earlier model, trained elsewhere from the "
         "same renders, scored 51.9/64.5/68.8% against 52.9/64.1/68.5% for its recipe trained here.",
         "- Augmentation of the audio (EQ, envelope, reverb, noise, detune, vibrato; `rtnote train "
         "--copies 3`) did not raise held-out accuracy in our runs, so the feature models are "
@@ -474,10 +475,16 @@ def _card_lines(result, manifest, model_path, pngs):
         "training notes (every family equally likely a priori). Against their plain average "
         "this moved the three looks by +0.2/+0.3/-0.3 points overall and lifted the lowest "
         "family, vocal, from 12.7/22.0/47.3% to 18.0/31.3/52.7%.",
+        "- The network's votes weigh more than the feature models' at every look: `rtnote train` "
+        "tries weights 1, 2, 3, 4 and 6 against the feature models' 1 and keeps the best mean "
+        "accuracy at 100 ms and 0.4 s on the held-out source (each is a row of the comparison "
+        "above). The weight is one number chosen on the held-out source, as the model family is; "
+        "the networks and MLPs themselves never see it.",
         "- Class-balanced MLPs and seed ensembles (scratch runs on the cached features, the "
         "shipped network members and vote, 2026-12-06): sample weights balancing the families "
         "gave 52.5/64.9/69.0/70.0% (note_on/100 ms/0.4 s/1 s), five MLP seeds by geometric mean "
-        "55.3/65.5/69.6/70.7%, both 54.9/65.8/69.4/70.1%, against 52.5/65.4/69.4/70.1% shipped. "
+        "55.3/65.5/69.6/70.7%, both 54.9/65.8/69.4/70.1%, against 52.5/65.4/69.4/70.1% shipped "
+        "then (equal votes). "
         "Seeds help the note_on look only, and the MLPs are 8.6 of the model's 9.0 MB: five would"
         " break the 20 MB limit.",
         "",

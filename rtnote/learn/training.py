@@ -34,6 +34,9 @@ NET = "net@"
 COMBINE = {"onset": ["onset", NET + "onset"], "decision": ["decision", NET + "decision"],
            "note": ["note", "decision", NET + "decision"],
            "held": ["held", "note", "decision", NET + "decision"]}
+#: Weights of the network's votes tried (the feature models' weigh 1); ``train`` keeps the
+#: one with the best validation score (:func:`score_of`): 4 on TimGM6mb (model card).
+NET_WEIGHTS = (1.0, 2.0, 3.0, 4.0, 6.0)
 ONSET_HEARD_S = (0.005, 0.07)
 SEGMENT_S = max(LOOKS.values()) + 0.05  # audio kept per note [seconds]: the longest look, jittered
 FEATURE_VERSION = 5
@@ -202,6 +205,13 @@ def without_net(combine):
     return {look: [m for m in members if not m.startswith(NET)] for look, members in combine.items()}
 
 
+def with_net_weight(combine, weight):
+    """``combine`` as {look: {member: weight}}: the network's members weigh ``weight``, the
+    others 1."""
+    return {look: {m: float(weight) if m.startswith(NET) else 1.0 for m in members}
+            for look, members in combine.items()}
+
+
 def member_proba(member, X):
     """Class probabilities of a fitted member (a Pipeline, on precomputed features, or a
     SpectrogramLook) for rows ``X`` of :func:`extract`."""
@@ -263,14 +273,14 @@ def evaluate_pipelines(pipelines, features, combine=None, class_prior=None):
     """{look: {"accuracy", "per_family", "predicted"}} of fitted pipelines on features, each
     look's members ``combine[look]`` (default: the look alone) combined as the engine does
     (:func:`rtnote.classifier.vote`, with ``class_prior`` from :func:`class_shares`)."""
-    from rtnote.classifier import prior_array, vote
+    from rtnote.classifier import member_weights, prior_array, vote
 
     out = {}
     for look in LOOKS:
-        members = (combine or {}).get(look, [look])
-        classes = pipelines[members[0]].classes_
-        proba = vote([member_proba(pipelines[m], features[m]) for m in members],
-                     prior_array(class_prior, classes))
+        weights = member_weights((combine or {}).get(look, [look]))
+        classes = pipelines[next(iter(weights))].classes_
+        proba = vote([member_proba(pipelines[m], features[m]) for m in weights],
+                     prior_array(class_prior, classes), list(weights.values()))
         pred = classes[np.argmax(proba, axis=1)]
         acc, per = accuracy_by_family(features["family"], pred)
         out[look] = {"accuracy": acc, "per_family": per, "predicted": pred}
@@ -343,8 +353,12 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
     alone = evaluate_pipelines(net, valid_f, {look: [NET + look] for look in LOOKS}, prior)
     comparison["spectrogram network"] = accuracies(alone)
     pipelines = pipelines | net
-    result = evaluate_pipelines(pipelines, valid_f, COMBINE, prior)
-    comparison[f"{name} + spectrogram network"] = accuracies(result)
+    combine, result = None, None
+    for weight in NET_WEIGHTS:
+        tried = evaluate_pipelines(pipelines, valid_f, with_net_weight(COMBINE, weight), prior)
+        comparison[f"{name} + spectrogram network (votes weigh 1 : {weight:g})"] = accuracies(tried)
+        if result is None or score_of(tried) > score_of(result):
+            combine, result = with_net_weight(COMBINE, weight), tried
     report = {
         "created_by": "rtnote train",
         "seed": seed,
@@ -352,7 +366,7 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
                   "network": repr(net[NET + "note"].net)},
         "features": {"transformer": "rtnote.learn.features.NoteFeatures",
                      "params": pipelines["note"].steps[0][1].get_params(), "sr_hz": SR,
-                     "looks_s": LOOKS, "combine": COMBINE, "onset_heard_s": list(ONSET_HEARD_S),
+                     "looks_s": LOOKS, "combine": combine, "onset_heard_s": list(ONSET_HEARD_S),
                      "version": FEATURE_VERSION},
         "training": {"data": data, "sources": [d.describe() for d in train_sets],
                      "notes": int(sum(len(d) for d in train_sets)),
