@@ -64,7 +64,7 @@ class _Sounding:
         self.change_first = None  # the first look at that pitch [MIDI, fractional]
         self.change_count = 0
         self.confirmed = False  # a look past the attack agreed with the pitch
-        self.corrected_fading = False  # its pitch was corrected in a fading tail
+        self.corrected_fading = False  # corrected (or looked at) in a fading tail: stays provisional
         self.over_hz = over_hz  # f0 of the note this one began over (it may still ring) [Hz]
 
 
