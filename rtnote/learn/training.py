@@ -355,10 +355,11 @@ def train(data="soundfonts", seed=0, model="mlp", copies=1, jobs=1, cache_dir=No
     pipelines = pipelines | net
     combine, result = None, None
     for weight in NET_WEIGHTS:
-        tried = evaluate_pipelines(pipelines, valid_f, with_net_weight(COMBINE, weight), prior)
+        weighted = with_net_weight(COMBINE, weight)
+        tried = evaluate_pipelines(pipelines, valid_f, weighted, prior)
         comparison[f"{name} + spectrogram network (votes weigh 1 : {weight:g})"] = accuracies(tried)
         if result is None or score_of(tried) > score_of(result):
-            combine, result = with_net_weight(COMBINE, weight), tried
+            combine, result = weighted, tried
     report = {
         "created_by": "rtnote train",
         "seed": seed,
