@@ -239,17 +239,24 @@ class NoteTracker:
         self._last_offset = max(offset, note.onset)
         return NoteOff(note.note_id, note.onset, self._last_offset, pos, self.sr, note.pitch)
 
-    def _sound_start(self, onset, pos, f0_hz):
+    def _sound_start(self, onset, pos, f0_hz, ringing_hz=None):
         """A new note's onset [sample], moved back to where its harmonics began to rise
         (:func:`rtnote.analysis.onset.harmonic_rise`: swells, and attacks heard late under the
         last note's release), never before the last note ended or 60 ms after the sounding
-        note began."""
+        note began. With ``ringing_hz`` [Hz], the rise is looked for with that note (still
+        sounding) cancelled."""
         after = self._last_offset if self._note is None else self._note.onset + self.new_note_gap
         start = int(max(onset - self.rise_search, self.history.start, after))
-        if start >= onset:
+        lag = 0 if ringing_hz is None else int(self.sr / ringing_hz) + 1  # what cancel() drops
+        if start + lag >= onset:
             return onset
         y = self.history.segment(start, pos)
-        return start + harmonic_rise(y, self.sr, f0_hz, onset - start)
+        if ringing_hz is None:
+            return start + harmonic_rise(y, self.sr, f0_hz, onset - start)
+        # what is left of the ringing note (its vibrato defeats the cancellation) sits about
+        # 20 dB down: the new note starts where it rises within 20 dB of its level now
+        y = cancel(y, self.sr / ringing_hz)
+        return start + lag + harmonic_rise(y, self.sr, f0_hz, onset - start - lag, drop_db=20.0)
 
     def _refined(self, f0_hz, start, pos):
         """The fundamental's own peak near ``f0_hz`` [Hz] in the input from ``start`` to
@@ -421,6 +428,12 @@ class NoteTracker:
         # once confirmed, a new note may begin over this one's release
         ringing_hz = note.f0_hz if note.confirmed else None
         f0_hz, aperiodicity = self._pitch(pos - length, pos, ringing_hz)
+        beating = ringing_hz is not None and not aperiodicity < self.threshold
+        if beating:  # two tones: a new note over this one's release (a slow swell)?
+            f, ap = self._cancelled_pitch(pos - length, pos, ringing_hz, ringing_hz / 2)
+            beating = ap < self.threshold
+            if beating:
+                f0_hz, aperiodicity = f, ap
         over_hz = note.over_hz if age < self.provisional else None
         back = over_hz is not None and _multiple(over_hz / f0_hz) == 1  # the last note's pitch
         if back:  # the note this one began over, still louder: this one goes on under it
@@ -464,12 +477,15 @@ class NoteTracker:
         if not fading and (note.confirmed or (onset - note.onset > self.new_note_gap
                                               and strength >= self.change_odf)):
             # a new note: confirmed before, or a clear spectral change since
-            onset = self._sound_start(onset, pos, f0_hz)
+            onset = self._sound_start(onset, pos, f0_hz, note.f0_hz if beating else None)
             events = [self._note_off(onset, pos),
                       self._note_on(onset, pos, f0_hz, note.peak_db, look_from=pos - length)]
         else:
             events = self._replace(note, pos, f0_hz, note.peak_db, pos - length)
-        self._note.confirmed = age >= self.revise_at and not fading
+        corrected = events and events[-1].replaces is not None
+        # a new note after a steady change is confirmed; a corrected one waits for a look
+        # that agrees with it (a scoop can still fall back to the note's own pitch)
+        self._note.confirmed = age >= self.revise_at and not fading and not corrected
         self._note.corrected_fading = fading
         return events
 
