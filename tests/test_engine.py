@@ -176,6 +176,14 @@ def test_a_scoop_through_the_next_semitones_is_not_reported(renderer_factory, pi
     assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events
 
 
+def test_the_click_of_a_quick_release_is_not_a_note(renderer_factory):
+    """A quiet synth lead (bass + lead, -26 dBFS) cut off in 6 ms: the note ends, the click
+    of the cut fires the flux, and the release's tail, just above silence, was reported as
+    the same note again. The level only fell there: no attack."""
+    events = single_note_events(renderer_factory, 87, 84, peak=0.05)
+    assert [e.pitch for e in events if isinstance(e, NoteOn)] == [84], events
+
+
 @pytest.mark.parametrize("pitch", [62, 67])
 def test_a_scoop_corrected_on_its_way_can_still_fall_back_to_the_note(renderer_factory, pitch):
     """Shakuhachi notes whose pitch rises 2.5 semitones and falls back over 300 ms: the

@@ -377,6 +377,8 @@ class NoteTracker:
         same_pitch = self._note is not None and midi == self._note.pitch
         if same_pitch and (pending.swell or pending.peak_db - pending.dip_db < self.reattack_db):
             return []  # no real re-attack (vibrato, tremolo, a loop point): the note goes on
+        if self._note is None and pending.peak_db < pending.dip_db:
+            return []  # the level only fell: a release's click and its tail, not an attack
         return self._start_note(pending, pos, f0_hz)
 
     def _start_note(self, pending, pos, f0_hz):
