@@ -176,6 +176,15 @@ def test_a_scoop_through_the_next_semitones_is_not_reported(renderer_factory, pi
     assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events
 
 
+def test_the_beats_of_a_honky_tonk_note_do_not_end_it(renderer_factory):
+    """Honky-tonk piano: two detuned strings per note beat about 8 times a second, and the
+    level between beats dips 20 dB below the decay for 10-20 ms. Those dips once ended the
+    note and each beat began it again (5 note_ons for MIDI 96 at -16 dBFS). A note ends only
+    when its level stays down for release_hold_s (20 ms)."""
+    events = single_note_events(renderer_factory, 3, 96, peak=0.15)
+    assert [e.pitch for e in events if isinstance(e, NoteOn)] == [96], events
+
+
 def test_the_click_of_a_quick_release_is_not_a_note(renderer_factory):
     """A quiet synth lead (bass + lead, -26 dBFS) cut off in 6 ms: the note ends, the click
     of the cut fires the flux, and the release's tail, just above silence, was reported as

@@ -86,7 +86,10 @@ class NoteTracker:
     silence_db : float < 0 [dBFS]
         Level below which nothing sounds.
     release_db : float > 0 [dB]
-        A note ends when its level falls this far below its attack peak.
+        A note ends when its level falls this far below its attack peak...
+    release_hold_s : float >= 0 [seconds]
+        ... and stays there this long (the beats of detuned strings dip 20 dB for 10-20 ms);
+        its offset is where it fell.
     max_wait_s : float > 0 [seconds]
         Longest wait for a confident pitch after an attack.
     check_s : float > 0 [seconds]
@@ -127,7 +130,7 @@ class NoteTracker:
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
                  change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25,
-                 swell_db=12.0, change_spread=0.4):
+                 swell_db=12.0, change_spread=0.4, release_hold_s=0.02):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -147,6 +150,7 @@ class NoteTracker:
         self.legato_window = int(0.012 * sr)
         self.dip_hops = max(2, int(round(0.05 * sr / hop_length)))
         self.fade_hops = max(2, int(round(0.15 * sr / hop_length)))
+        self.hold_hops = int(round(release_hold_s * sr / hop_length))
         self.reattack_db = reattack_db
         self.relax = relax
         self.revise_at = int(revise_s * sr)
@@ -218,10 +222,11 @@ class NoteTracker:
         return _multiple(f / note.f0_hz) != 1
 
     def _held(self, level_db, f0_hz):
-        """Highest level [dBFS] over the last period of ``f0_hz`` [Hz], this hop's
-        ``level_db`` included: measured over a few ms, a low note's level dips between the
-        peaks of its waveform (20 dB at E1)."""
-        n = min(len(self._levels), math.ceil(self.sr / f0_hz / self.hop_length))
+        """Highest level [dBFS] over the last period of ``f0_hz`` [Hz] and at least
+        ``release_hold_s``, this hop's ``level_db`` included: measured over a few ms, a low
+        note's level dips between the peaks of its waveform (20 dB at E1), and a note of
+        detuned strings (honky-tonk) between its beats."""
+        n = min(len(self._levels), max(self.hold_hops, math.ceil(self.sr / f0_hz / self.hop_length)))
         return max(level_db, *self._recent_levels(n))
 
     def _recent_levels(self, n, this_hop=False):
@@ -313,7 +318,7 @@ class NoteTracker:
         if note is not None:
             end_db = max(self.silence_db, note.peak_db - self.release_db)
             if level_db < end_db and self._held(level_db, note.f0_hz) < end_db:
-                events.append(self._note_off(pos - self.hop_length, pos))
+                events.append(self._note_off(pos - (self.hold_hops + 1) * self.hop_length, pos))
                 note = None
             else:
                 note.peak_db = max(note.peak_db, level_db)
