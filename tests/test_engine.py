@@ -176,11 +176,21 @@ def test_a_scoop_through_the_next_semitones_is_not_reported(renderer_factory, pi
     assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events
 
 
+@pytest.mark.parametrize("pitch", [60, 66, 69])
+def test_a_soft_note_fading_in_is_heard(renderer_factory, pitch):
+    """A soprano sax swells in too slowly for the flux; at -53 dBFS (7 dB above silence) it
+    was never reported: a note without an attack had to stand 12 dB above silence. It must
+    now stand 6 dB above silence and 10 dB above the lowest level of the last 150 ms."""
+    events = single_note_events(renderer_factory, 64, pitch, peak=0.007)
+    assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events
+
+
 def test_the_beats_of_a_honky_tonk_note_do_not_end_it(renderer_factory):
     """Honky-tonk piano: two detuned strings per note beat about 8 times a second, and the
     level between beats dips 20 dB below the decay for 10-20 ms. Those dips once ended the
     note and each beat began it again (5 note_ons for MIDI 96 at -16 dBFS). A note ends only
-    when its level stays down for release_hold_s (20 ms)."""
+    when its level stays down for release_hold_s (20 ms), and its tail rising again within
+    0.3 s without an attack (a fade-in of the same pitch) is not a new note."""
     events = single_note_events(renderer_factory, 3, 96, peak=0.15)
     assert [e.pitch for e in events if isinstance(e, NoteOn)] == [96], events
 

@@ -40,8 +40,9 @@ def level_to_velocity(level_db, silence_db):
 class _Pending:
     """An attack waiting for its pitch."""
 
-    def __init__(self, onset, dip_db=-math.inf, swell=False):
+    def __init__(self, onset, dip_db=-math.inf, swell=False, faded=False):
         self.onset = onset
+        self.faded = faded  # no attack: a rise in level with no note sounding
         self.swell = swell  # no attack, a rise in level: only a new pitch makes it a note
         self.dip_db = dip_db  # lowest level just before the attack [dBFS]
         self.last_midi = None
@@ -121,6 +122,10 @@ class NoteTracker:
         A sounding note that faded this far below its peak and rises this far again without
         an attack is looked at again, as an attack would be (a swell the flux misses); only
         a new pitch there makes it a new note.
+    fade_in_db : float > 0 [dB]
+        A note that begins without an attack (a fade-in, 6 dB or more above silence) must rise
+        this far above the lowest level of the last 150 ms (a soft sax note at -53 dBFS was
+        missed when it had to stand 12 dB above silence; a tail is not a rise).
     change_spread : float > 0 [semitones]
         The looks that agree on a pitch change must also lie within this of the first of
         them: a glide passing through a semitone (a shakuhachi's scoop) is not a new pitch.
@@ -130,7 +135,7 @@ class NoteTracker:
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
                  change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25,
-                 swell_db=12.0, change_spread=0.4, release_hold_s=0.02):
+                 swell_db=12.0, change_spread=0.4, release_hold_s=0.02, fade_in_db=10.0):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -162,7 +167,9 @@ class NoteTracker:
         self.change_odf = change_odf
         self.swell_db = swell_db
         self.change_spread = change_spread
+        self.fade_in_db = fade_in_db
         self.new_note_gap = int(0.06 * sr)
+        self.tail_gap = int(0.3 * sr)  # a fade-in of the last note's pitch this soon: its tail
         self.rise_search = int(0.25 * sr)
         self.odf_hops = max(2, int(round((change_search_s + 0.1) * sr / hop_length)))
         self.threshold = threshold
@@ -326,10 +333,10 @@ class NoteTracker:
         self._odf[self._hops % len(self._odf)] = odf
         if onset is not None and level_db > self.silence_db:
             self._pending = _Pending(onset, dip_db=min(self._recent_levels(self.dip_hops)))
-        elif (note is None and self._pending is None and level_db > self.silence_db + 12
-              and self._hops % self.check_every == 0):
+        elif (note is None and self._pending is None and level_db > self.silence_db + 6
+              and self._hops % self.check_every == 0 and self._faded_in(level_db)):
             # a note that began without a detectable attack (a soft fade-in)
-            self._pending = _Pending(self._fade_in_onset(pos))
+            self._pending = _Pending(self._fade_in_onset(pos), faded=True)
         elif note is not None and self._pending is None and self._swells(pos, level_db):
             # a note swelling out of the last one's release, too slowly for the flux
             self._pending = _Pending(self._fade_in_onset(pos), swell=True)
@@ -382,6 +389,10 @@ class NoteTracker:
         same_pitch = self._note is not None and midi == self._note.pitch
         if same_pitch and (pending.swell or pending.peak_db - pending.dip_db < self.reattack_db):
             return []  # no real re-attack (vibrato, tremolo, a loop point): the note goes on
+        last = self._last_note
+        if (pending.faded and last is not None and midi == last.pitch
+                and pending.onset - self._last_offset < self.tail_gap):
+            return []  # the last note's tail rising again (the beats of detuned strings)
         if self._note is None and pending.peak_db < pending.dip_db:
             return []  # the level only fell: a release's click and its tail, not an attack
         return self._start_note(pending, pos, f0_hz)
@@ -517,6 +528,11 @@ class NoteTracker:
             self._swelling = True
             return True
         return False
+
+    def _faded_in(self, level_db):
+        """True when ``level_db`` [dBFS] stands ``fade_in_db`` above the lowest level of the
+        last 150 ms: a rise, not a tail still sounding above silence."""
+        return level_db - min(self._recent_levels(len(self._levels))) >= self.fade_in_db
 
     def _fade_in_onset(self, pos):
         """Onset of a note that faded in [sample]: where the level (recent hops) last rose
