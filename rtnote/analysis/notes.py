@@ -495,7 +495,7 @@ class NoteTracker:
         if not fading and (note.confirmed or (onset - note.onset > self.new_note_gap
                                               and strength >= self.change_odf)):
             # a new note: confirmed before, or a clear spectral change since
-            onset = self._sound_start(onset, pos, f0_hz, note.f0_hz if beating else None)
+            onset = self._sound_start(onset, pos, f0_hz, ringing_hz if beating else None)
             events = [self._note_off(onset, pos),
                       self._note_on(onset, pos, f0_hz, note.peak_db, look_from=pos - length)]
         else:
