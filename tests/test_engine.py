@@ -389,6 +389,20 @@ def test_a_sharp_legato_attack_keeps_its_onset(renderer_factory, program):
     assert all(e is not None and -0.02 < e < 0.04 for e in errors), errors
 
 
+def test_a_soft_repeated_horn_note_is_a_new_note(renderer_factory):
+    """A French horn repeats G3 after 150 ms: the second note swells in with no attack the
+    flux sees, 17 dB above the dip between them, and a swell at the sounding pitch never
+    made a note. One that rises reswell_db (15 dB) above its dip, back to within 10 dB of
+    the note's peak, now does (a tremolo's swells are shallower, a decaying note's beats
+    lower)."""
+    from rtnote.synth import Note
+
+    notes = [Note(55, 0.25, 0.9, 90), Note(55, 1.05, 1.6, 115)]
+    ons = fresh_note_ons(renderer_factory, 60, notes, 2.0)
+    assert [e.pitch for e in ons] == [55, 55], ons
+    assert abs(ons[1].onset_sample / ons[1].sr - 1.05) < 0.05, ons
+
+
 @pytest.mark.parametrize("program, first, second", [(73, 86, 74), (63, 67, 72)])
 def test_a_note_swelling_out_of_the_last_ones_release_is_reported_as_it_swells(
         renderer_factory, program, first, second):

@@ -43,7 +43,7 @@ class _Pending:
     def __init__(self, onset, dip_db=-math.inf, swell=False, faded=False):
         self.onset = onset
         self.faded = faded  # no attack: a rise in level with no note sounding
-        self.swell = swell  # no attack, a rise in level: only a new pitch makes it a note
+        self.swell = swell  # no attack, a rise in level while a note sounds
         self.dip_db = dip_db  # lowest level just before the attack [dBFS]
         self.last_midi = None
         self.agree = 0
@@ -120,8 +120,11 @@ class NoteTracker:
         (note_off, then a note_on with the same onset and ``replaces``).
     swell_db : float > 0 [dB]
         A sounding note that faded this far below its peak and rises this far again without
-        an attack is looked at again, as an attack would be (a swell the flux misses); only
-        a new pitch there makes it a new note.
+        an attack is looked at again, as an attack would be (a swell the flux misses).
+    reswell_db : float > 0 [dB]
+        Such a swell at the sounding note's own pitch is a new note only when it rises this
+        far above the lowest level of the 50 ms before it, back to within 10 dB of the
+        note's peak (a horn's soft repeated note; a tremolo's swells are shallower).
     fade_in_db : float > 0 [dB]
         A note that begins without an attack (a fade-in, 6 dB or more above silence) must rise
         this far above the lowest level of the last 150 ms (a soft sax note at -53 dBFS was
@@ -135,7 +138,8 @@ class NoteTracker:
                  silence_db=-60.0, release_db=40.0, max_wait_s=0.15, check_s=0.024,
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
                  change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25,
-                 swell_db=12.0, change_spread=0.4, release_hold_s=0.02, fade_in_db=10.0):
+                 swell_db=12.0, reswell_db=15.0, change_spread=0.4, release_hold_s=0.02,
+                 fade_in_db=10.0):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -166,6 +170,7 @@ class NoteTracker:
         self.fallback_threshold = fallback_threshold
         self.change_odf = change_odf
         self.swell_db = swell_db
+        self.reswell_db = reswell_db
         self.change_spread = change_spread
         self.fade_in_db = fade_in_db
         self.new_note_gap = int(0.06 * sr)
@@ -339,7 +344,8 @@ class NoteTracker:
             self._pending = _Pending(self._fade_in_onset(pos), faded=True)
         elif note is not None and self._pending is None and self._swells(pos, level_db):
             # a note swelling out of the last one's release, too slowly for the flux
-            self._pending = _Pending(self._fade_in_onset(pos), swell=True)
+            dip_db = min(self._recent_levels(self.dip_hops))
+            self._pending = _Pending(self._fade_in_onset(pos), dip_db=dip_db, swell=True)
         if self._pending is not None:
             events += self._step_pending(pos, level_db)
         elif note is not None and self._hops % self.check_every == 0:
@@ -387,7 +393,7 @@ class NoteTracker:
             return []
         self._pending = None
         same_pitch = self._note is not None and midi == self._note.pitch
-        if same_pitch and (pending.swell or pending.peak_db - pending.dip_db < self.reattack_db):
+        if same_pitch and not self._reattacked(pending):
             return []  # no real re-attack (vibrato, tremolo, a loop point): the note goes on
         last = self._last_note
         if (pending.faded and last is not None and midi == last.pitch
@@ -396,6 +402,15 @@ class NoteTracker:
         if self._note is None and pending.peak_db < pending.dip_db:
             return []  # the level only fell: a release's click and its tail, not an attack
         return self._start_note(pending, pos, f0_hz)
+
+    def _reattacked(self, pending):
+        """True when an attack at the sounding note's pitch is a new note: the level rose
+        ``reattack_db`` above its dip; for a swell, ``reswell_db``, and back to within 10 dB
+        of the note's peak (the beats of a decaying note's detuned strings do not)."""
+        rise_db = pending.peak_db - pending.dip_db
+        if not pending.swell:
+            return rise_db >= self.reattack_db
+        return rise_db >= self.reswell_db and pending.peak_db >= self._note.peak_db - 10.0
 
     def _start_note(self, pending, pos, f0_hz):
         note = self._note
