@@ -238,8 +238,13 @@ class NoteTracker:
         ``release_hold_s``, this hop's ``level_db`` included: measured over a few ms, a low
         note's level dips between the peaks of its waveform (20 dB at E1), and a note of
         detuned strings (honky-tonk) between its beats."""
-        n = min(len(self._levels), max(self.hold_hops, math.ceil(self.sr / f0_hz / self.hop_length)))
+        period_hops = math.ceil(self.sr / f0_hz / self.hop_length)
+        n = min(len(self._levels), max(self.hold_hops, period_hops))
         return max(level_db, *self._recent_levels(n))
+
+    def _dip_db(self):
+        """Lowest level of the 50 ms before this hop [dBFS] (what an attack rises from)."""
+        return min(self._recent_levels(self.dip_hops))
 
     def _recent_levels(self, n, this_hop=False):
         """The levels of the ``n`` hops before this one (or up to this one) [dBFS], newest
@@ -337,15 +342,14 @@ class NoteTracker:
         self._levels[self._hops % len(self._levels)] = level_db
         self._odf[self._hops % len(self._odf)] = odf
         if onset is not None and level_db > self.silence_db:
-            self._pending = _Pending(onset, dip_db=min(self._recent_levels(self.dip_hops)))
+            self._pending = _Pending(onset, dip_db=self._dip_db())
         elif (note is None and self._pending is None and level_db > self.silence_db + 6
               and self._hops % self.check_every == 0 and self._faded_in(level_db)):
             # a note that began without a detectable attack (a soft fade-in)
             self._pending = _Pending(self._fade_in_onset(pos), faded=True)
         elif note is not None and self._pending is None and self._swells(pos, level_db):
             # a note swelling out of the last one's release, too slowly for the flux
-            dip_db = min(self._recent_levels(self.dip_hops))
-            self._pending = _Pending(self._fade_in_onset(pos), dip_db=dip_db, swell=True)
+            self._pending = _Pending(self._fade_in_onset(pos), dip_db=self._dip_db(), swell=True)
         if self._pending is not None:
             events += self._step_pending(pos, level_db)
         elif note is not None and self._hops % self.check_every == 0:
