@@ -487,6 +487,17 @@ def _card_lines(result, manifest, model_path, pngs):
         "then (equal votes). "
         "Seeds help the note_on look only, and the MLPs are 8.6 of the model's 9.0 MB: five would"
         " break the 20 MB limit.",
+        "- What limits it: the two training banks are nearly one. The 100-ms MLP (the shipped "
+        "recipe) fitted on FluidR3_GM alone scores 91.5% on MuseScore_General and 58.3% on "
+        "TimGM6mb; fitted on MuseScore_General alone, 89.0% on FluidR3_GM and 60.2% on TimGM6mb; "
+        "the shipped one, fitted on both, 62.1% there (scratch runs, 2026-12-07). MuseScore_General "
+        "grew out of FluidR3 (FluidR3Mono), and the cross-bank scores say it still sounds like it: a second bank adds 2-4 points where a "
+        "truly different one would be needed. Four more network trials on the same features "
+        "and MLPs (2026-12-07; the shipped network retrained there gave the shipped "
+        "54.5/67.0/70.7/72.4% exactly) stayed within noise of it at their best vote weight: "
+        "mixup (Beta 0.4) 53.3/66.9/71.0/71.6%, mel shifts up to 3 bands 53.2/67.0/70.4/71.7%, "
+        "band masks up to 8 bands 53.1/66.6/69.7/71.2%, 40 epochs with a cosine learning rate "
+        "54.3/67.2/70.5/71.7% (the network alone 45.1/61.1/61.5/61.2% against 44.3/59.7/60.0/59.0%).",
         "",
     ]
     return lines
