@@ -188,7 +188,7 @@ def _peak_near(mag, hz_per_bin, f0_hz, cents):
 
 
 def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=150.0,
-              wide_periods=12):
+              wide_periods=12, wide_db=10.0):
     """The fundamental's own frequency near a YIN estimate [Hz], from a spectral peak.
 
     YIN's period weighs all partials, so stretched (inharmonic) partials, as a piano's,
@@ -197,9 +197,11 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
     partial's or the attack's leakage moves the peak half a semitone: a wrong note, where
     stretching is worth cents). Partials far from harmonic (a celesta's at 2.7 times the
     fundamental, a marimba's near 4 and 10 times) can pull YIN's period a semitone or more
-    off: with ``wide_periods`` periods in the segment (a resolved peak), the strongest
-    component of the whole spectrum is taken when it lies within ``wide_cents`` but beyond
-    ``search_cents``. Otherwise (a weak fundamental, a short segment) ``f0_hz`` stands.
+    off: with ``wide_periods`` periods in the segment (a resolved peak), the strongest peak
+    within ``wide_cents`` but beyond ``search_cents`` is taken when it is at most ``wide_db``
+    [dB] below the whole spectrum's strongest (a glockenspiel's partials at 5.3 and 8.6 times
+    the fundamental stay louder than it for 100 ms). Otherwise (a weak fundamental, a short
+    segment) ``f0_hz`` stands.
     """
     n = len(y)
     if n < 4 * sr / f0_hz:
@@ -215,7 +217,7 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
     if n < wide_periods * sr / f0_hz:
         return f0_hz
     wide = _peak_near(mag, hz_per_bin, f0_hz, wide_cents)
-    if wide is not None and wide[1] >= top - np.log(10.0) / 20.0:  # within 1 dB of the top
+    if wide is not None and wide[1] >= top - np.log(10.0) * wide_db / 20.0:
         if abs(1200.0 * np.log2(wide[0] / f0_hz)) >= search_cents:
             return wide[0]
     return f0_hz
