@@ -40,11 +40,12 @@ def level_to_velocity(level_db, silence_db):
 class _Pending:
     """An attack waiting for its pitch."""
 
-    def __init__(self, onset, dip_db=-math.inf, swell=False, faded=False):
+    def __init__(self, onset, dip_db=-math.inf, gap_db=-math.inf, swell=False, faded=False):
         self.onset = onset
         self.faded = faded  # no attack: a rise in level with no note sounding
         self.swell = swell  # no attack, a rise in level while a note sounds
         self.dip_db = dip_db  # lowest level just before the attack [dBFS]
+        self.gap_db = gap_db  # the level it stayed under for 20 ms just before [dBFS]
         self.last_midi = None
         self.agree = 0
         self.peak_db = -math.inf
@@ -105,6 +106,10 @@ class NoteTracker:
     reattack_db : float > 0 [dB]
         A note of the sounding pitch counts as repeated only if its attack rises this far
         above the lowest level of the 50 ms before it.
+    gap_db : float > 0 [dB]
+        After a gap this far below the sounding note's peak (held for ``release_hold_s``),
+        such an attack is judged at the top of its rise, not when its pitch is first heard
+        (an English horn's repeated note is heard 5 dB into a 20 dB rise).
     revise_s : float > 0 [seconds]
         Age at which a look past the attack can confirm a note's pitch.
     change_db : float > 0 [dB]
@@ -139,7 +144,7 @@ class NoteTracker:
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
                  change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25,
                  swell_db=12.0, reswell_db=15.0, change_spread=0.4, release_hold_s=0.02,
-                 fade_in_db=10.0):
+                 fade_in_db=10.0, gap_db=20.0):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -161,6 +166,7 @@ class NoteTracker:
         self.fade_hops = max(2, int(round(0.15 * sr / hop_length)))
         self.hold_hops = int(round(release_hold_s * sr / hop_length))
         self.reattack_db = reattack_db
+        self.gap_db = gap_db
         self.relax = relax
         self.revise_at = int(revise_s * sr)
         self.revise_skip = int(0.3 * revise_s * sr)
@@ -245,6 +251,13 @@ class NoteTracker:
     def _dip_db(self):
         """Lowest level of the 50 ms before this hop [dBFS] (what an attack rises from)."""
         return min(self._recent_levels(self.dip_hops))
+
+    def _gap_db(self):
+        """The level [dBFS] the sound stayed under for ``release_hold_s`` in the 50 ms before
+        this hop: a gap between two notes lasts, the dips of a tremolo do not."""
+        levels = self._recent_levels(self.dip_hops)
+        n = min(self.hold_hops, len(levels))
+        return min(max(levels[k:k + n]) for k in range(len(levels) - n + 1))
 
     def _recent_levels(self, n, this_hop=False):
         """The levels of the ``n`` hops before this one (or up to this one) [dBFS], newest
@@ -342,14 +355,15 @@ class NoteTracker:
         self._levels[self._hops % len(self._levels)] = level_db
         self._odf[self._hops % len(self._odf)] = odf
         if onset is not None and level_db > self.silence_db:
-            self._pending = _Pending(onset, dip_db=self._dip_db())
+            self._pending = _Pending(onset, dip_db=self._dip_db(), gap_db=self._gap_db())
         elif (note is None and self._pending is None and level_db > self.silence_db + 6
               and self._hops % self.check_every == 0 and self._faded_in(level_db)):
             # a note that began without a detectable attack (a soft fade-in)
             self._pending = _Pending(self._fade_in_onset(pos), faded=True)
         elif note is not None and self._pending is None and self._swells(pos, level_db):
             # a note swelling out of the last one's release, too slowly for the flux
-            self._pending = _Pending(self._fade_in_onset(pos), dip_db=self._dip_db(), swell=True)
+            self._pending = _Pending(self._fade_in_onset(pos), dip_db=self._dip_db(),
+                                     gap_db=self._gap_db(), swell=True)
         if self._pending is not None:
             events += self._step_pending(pos, level_db)
         elif note is not None and self._hops % self.check_every == 0:
@@ -398,6 +412,9 @@ class NoteTracker:
         self._pending = None
         same_pitch = self._note is not None and midi == self._note.pitch
         if same_pitch and not self._reattacked(pending):
+            if (level_db >= pending.peak_db and pos - pending.onset < self.max_wait
+                    and pending.gap_db <= self._note.peak_db - self.gap_db):
+                self._pending = pending  # still rising: judge the re-attack at its top
             return []  # no real re-attack (vibrato, tremolo, a loop point): the note goes on
         last = self._last_note
         if (pending.faded and last is not None and midi == last.pitch
