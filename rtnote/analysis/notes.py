@@ -32,6 +32,12 @@ def _multiple(ratio, tolerance=0.02):
     return k if k >= 1 and abs(ratio - k) <= tolerance * k else 0
 
 
+def _held_levels(levels, n):
+    """The highest of each ``n`` consecutive ``levels`` [dB], in their order: what the level
+    stayed under for ``n`` hops."""
+    return [max(levels[k:k + n]) for k in range(len(levels) - n + 1)]
+
+
 def level_to_velocity(level_db, silence_db):
     """MIDI velocity 1-127 from an attack's peak level [dBFS], linear in dB above silence."""
     return int(np.clip(round(127 * (level_db - silence_db) / -silence_db), 1, 127))
@@ -255,9 +261,7 @@ class NoteTracker:
     def _gap_db(self):
         """The level [dBFS] the sound stayed under for ``release_hold_s`` in the 50 ms before
         this hop: a gap between two notes lasts, the dips of a tremolo do not."""
-        levels = self._recent_levels(self.dip_hops)
-        n = min(self.hold_hops, len(levels))
-        return min(max(levels[k:k + n]) for k in range(len(levels) - n + 1))
+        return min(_held_levels(self._recent_levels(self.dip_hops), max(1, self.hold_hops)))
 
     def _recent_levels(self, n, this_hop=False):
         """The levels of the ``n`` hops before this one (or up to this one) [dBFS], newest
@@ -554,7 +558,7 @@ class NoteTracker:
         if spread < 0.5 * self.swell_db or (spread < self.swell_db and not self._swelling):
             self._swelling = False
             return False
-        held = [max(levels[k:k + n]) for k in range(len(levels) - n + 1)]
+        held = _held_levels(levels, n)
         dip = min(held)
         rise = held[0] - dip
         if rise < 0.5 * self.swell_db:
