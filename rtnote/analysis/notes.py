@@ -51,7 +51,7 @@ class _Pending:
         self.faded = faded  # no attack: a rise in level with no note sounding
         self.swell = swell  # no attack, a rise in level while a note sounds
         self.dip_db = dip_db  # lowest level just before the attack [dBFS]
-        self.gap_db = gap_db  # the level it stayed under for 20 ms just before [dBFS]
+        self.gap_db = gap_db  # the level it stayed under for release_hold_s just before [dBFS]
         self.last_midi = None
         self.agree = 0
         self.peak_db = -math.inf
