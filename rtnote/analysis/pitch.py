@@ -38,13 +38,13 @@ def cmndf(y, tau_max):
     squares = np.square(y, dtype=np.float64)
     energy = np.empty(n + 1)
     energy[0] = 0.0
-    np.cumsum(squares, out=energy[1:])
+    squares.cumsum(out=energy[1:])
     diff = energy[w: w + tau_max + 1] - energy[: tau_max + 1]  # e_tau
     diff += energy[w]  # + e_0
     diff -= 2.0 * corr  # - 2 r(tau)
     np.maximum(diff, 0.0, out=diff)
     diff[0] = 0.0
-    cum = np.cumsum(diff[1:])
+    cum = diff[1:].cumsum()
     out = np.ones(tau_max + 1)
     np.divide(diff[1:] * _lags(tau_max), cum, out=out[1:], where=cum > 0)
     return out
@@ -57,7 +57,7 @@ def _dip_near(d, lag, lo_limit, hi_limit):
     lo, hi = max(lo_limit, int(lag) - reach), min(hi_limit, int(lag) + reach + 1)
     if hi - lo < 3:
         return None
-    k = lo + int(np.argmin(d[lo:hi]))
+    k = lo + int(d[lo:hi].argmin())
     return k if lo < k < hi - 1 else None
 
 
@@ -69,7 +69,7 @@ def _past_side_dip(d, minima, tau, reach=1.34):
     later = minima[(minima > tau) & (minima <= reach * tau)]
     if len(later) == 0:
         return tau
-    best = int(later[np.argmin(d[later])])
+    best = int(later[d[later].argmin()])
     return best if d[best] < 0.25 * d[tau] else tau
 
 
@@ -141,20 +141,20 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     if tau_max <= tau_min + 2:
         return np.nan, 1.0
     y = y.astype(np.float64)  # (pocketfft is faster in double precision here)
-    y -= y.mean()  # d' ignores a DC offset, but its FFT form would lose precision to it
+    y -= y.sum() / n  # the mean: d' ignores a DC offset, but its FFT form would lose precision to it
     if np.dot(y, y) < n * 1e-10:  # below -100 dBFS: rounding noise, not a pitch
         return np.nan, 1.0
     d = cmndf(y, tau_max)
     # local minima below the threshold; the first one is YIN's choice
     inner = d[tau_min:tau_max]
     is_min = (inner[1:-1] <= inner[:-2]) & (inner[1:-1] <= inner[2:])
-    minima = np.flatnonzero(is_min) + tau_min + 1
+    minima = is_min.nonzero()[0] + tau_min + 1
     if len(minima) == 0:
         return np.nan, 1.0
     # the first dip below the threshold, or, when none is, the first dip nearly as deep as
     # the deepest (a noisy attack must not pull the choice to a multiple of the period)
     limit = max(threshold, float(d[minima].min()) + margin)
-    tau = int(minima[np.argmax(d[minima] < limit)])
+    tau = int(minima[(d[minima] < limit).argmax()])
     tau = _past_side_dip(d, minima, tau)
     tau = _guard_octaves(d, tau, tau_min, tau_max)
     shift, _ = _parabola(d, tau)
