@@ -185,6 +185,16 @@ def test_a_scoop_through_the_next_semitones_is_not_reported(renderer_factory, pi
     assert [e.pitch for e in events if isinstance(e, NoteOn)] == [pitch], events
 
 
+@pytest.mark.parametrize("pitch", [58, 63, 69])
+def test_a_swoop_back_to_the_first_pitch_is_the_same_note(renderer_factory, pitch):
+    """Shakuhachi notes whose pitch swoops about two semitones up and comes back over 350 ms:
+    the first report was right, the swoop's top corrected it, and the return, with no
+    spectral change, was once a second note. A corrected note that comes back to its first
+    pitch within ``provisional_s`` is corrected back."""
+    events = single_note_events(renderer_factory, 77, pitch)
+    assert [e.pitch for e in final_note_ons(events)] == [pitch], events
+
+
 @pytest.mark.parametrize("pitch", [60, 66, 69])
 def test_a_soft_note_fading_in_is_heard(renderer_factory, pitch):
     """A soprano sax swells in too slowly for the flux; at -53 dBFS (7 dB above silence) it

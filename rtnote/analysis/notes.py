@@ -61,10 +61,11 @@ class _Pending:
 class _Sounding:
     """The note that is on."""
 
-    def __init__(self, note_id, onset, pitch, f0_hz, peak_db, over_hz=None):
+    def __init__(self, note_id, onset, pitch, f0_hz, peak_db, over_hz=None, first_pitch=None):
         self.note_id = note_id
         self.onset = onset
         self.pitch = pitch
+        self.first_pitch = pitch if first_pitch is None else first_pitch  # as first reported
         self.f0_hz = f0_hz
         self.peak_db = peak_db
         self.change_at = None  # where a legato pitch change began [sample]
@@ -315,13 +316,14 @@ class NoteTracker:
         note_id = self._next_id
         self._next_id += 1
         last = self._last_note
+        first_pitch = None
         if replaces is not None:  # the same note, corrected
-            over_hz = last.over_hz
+            over_hz, first_pitch = last.over_hz, last.first_pitch
         elif last is not None and self._last_offset >= onset and last.pitch != pitch:
             over_hz = last.f0_hz  # it sounded until this one began
         else:
             over_hz = None
-        self._note = _Sounding(note_id, onset, pitch, f0_hz, peak_db, over_hz)
+        self._note = _Sounding(note_id, onset, pitch, f0_hz, peak_db, over_hz, first_pitch)
         cents = float(np.clip(round(100.0 * (midi - pitch), 1), -50.0, 50.0))
         return NoteOn(note_id, onset, pos, self.sr, pitch, cents,
                       level_to_velocity(peak_db, self.silence_db), replaces=replaces)
@@ -468,7 +470,9 @@ class NoteTracker:
         until a look past ``revise_s`` agrees with it, a steady different pitch *replaces*
         it (note_off, then a note_on with the same onset and ``replaces``); so does one near
         the middle of the next semitone when the attack was read on the border. Once
-        confirmed, a steady different pitch is a new note (a slur or legato change). Notes
+        confirmed, a steady different pitch is a new note (a slur or legato change), except
+        a corrected note's return to its first pitch within ``provisional_s`` without a
+        spectral change (a shakuhachi's swoop up and back: corrected back). Notes
         that overlap, and leaps of an octave from slips, are told apart by cancelling one
         pitch (:meth:`_pitch`, :meth:`_is_new_pitch`).
         """
@@ -532,8 +536,10 @@ class NoteTracker:
             # an octave from a confirmed note without a spectral change: a slip, or the note
             # before it still ringing
             return []
-        if not fading and (note.confirmed or (onset - note.onset > self.new_note_gap
-                                              and strength >= self.change_odf)):
+        returns = (rounded == note.first_pitch != note.pitch and age < self.provisional
+                   and strength < self.change_odf)
+        if not fading and not returns and (note.confirmed or (onset - note.onset > self.new_note_gap
+                                                           and strength >= self.change_odf)):
             # a new note: confirmed before, or a clear spectral change since
             onset = self._sound_start(onset, pos, f0_hz, ringing_hz if beating else None)
             events = [self._note_off(onset, pos),
