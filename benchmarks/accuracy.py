@@ -5,7 +5,8 @@
 Writes benchmarks/out/accuracy.json and the "accuracy" section of benchmarks/RESULTS.md.
 - Note-level F1 (mir_eval: 50 ms onset, 50 cents, offsets ignored) on monophonic melodies
   with varied tempo, velocity and register, for every program of the 11 families; the
-  octave-ambiguous programs (16-19, 31, 47, 86) on their own line.
+  octave-ambiguous programs (16-19, 31, 47, 86) on their own line; the whistle (78), whose
+  TimGM6mb sample sounds 9 semitones under its key, against the pitch it sounds.
 - Algorithmic latency (decision sample - true onset) of the matched notes, by register.
 - Single-note pitch accuracy on NSynth-style notes (MIDI 28-103, each program over its
   range), octave errors counted apart; plain YIN (librosa) on the same notes beside it; and
@@ -14,6 +15,7 @@ Writes benchmarks/out/accuracy.json and the "accuracy" section of benchmarks/RES
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -38,6 +40,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SR = 44100
 PROGRAMS = [p for p in range(88) if p != 55]
 REGISTERS = (("C4 and up", 60, 128, 0.012), ("E2-C4", 40, 60, 0.025), ("E1-E2", 28, 40, 0.045))
+# TimGM6mb's whistle sounds 9 semitones under its key at every key it sounds (MIDI 60-78: the
+# spectral peak of the held note 9.0 semitones under, pyin 8.6-8.7; silent above): it is
+# scored against the pitch it sounds. (Were this wrong, its single notes would show up as
+# off their pitch in the pyin check below.)
+SOUNDS_OFF_KEY = {78: -9}  # program -> semitones
+
+
+def sounding(program, notes):
+    """``notes`` at the pitch the validation soundfont sounds them for ``program``."""
+    shift = SOUNDS_OFF_KEY.get(program, 0)
+    return [dataclasses.replace(n, pitch=n.pitch + shift) for n in notes] if shift else notes
 
 
 def melody_set(n_per_program, seed=0):
@@ -65,7 +78,7 @@ def analyze(y, settings):
 def score_melodies(melodies, settings):
     by_family, ambiguous, latency, first, ref_pitch = {}, [], [], [], []
     for program, notes, y in track(melodies, description="scoring melodies"):
-        score = score_notes(notes, analyze(y, settings))
+        score = score_notes(sounding(program, notes), analyze(y, settings))
         row = ambiguous if program in OCTAVE_AMBIGUOUS_PROGRAMS else by_family.setdefault(program_family(program), [])
         row.append((score.n_ref, score.n_est, len(score.latency_s)))
         if program not in OCTAVE_AMBIGUOUS_PROGRAMS:
@@ -111,10 +124,11 @@ def single_notes(settings, step=1):
     off_pitch = {}  # program -> notes whose audio is not
     for program in track(PROGRAMS, description="single notes"):
         low, high = program_range(program)
-        for pitch in range(max(28, low), min(103, high) + 1, step):
-            y = renderer.render(program, [Note(pitch, 0.0, 1.0, 100)], duration_s=1.5)
+        for key in range(max(28, low), min(103, high) + 1, step):
+            y = renderer.render(program, [Note(key, 0.0, 1.0, 100)], duration_s=1.5)
             if np.abs(y).max() < 1e-4:
                 continue  # silent render (a bank quirk)
+            pitch = key + SOUNDS_OFF_KEY.get(program, 0)
             y = (0.5 * y / np.abs(y).max()).astype(np.float32)
             events = analyze(y, settings)
             replaced = {e.replaces for e in events if isinstance(e, NoteOn)}
@@ -195,7 +209,9 @@ def to_markdown(r, command):
     for fam, s in list(r["melody"]["families"].items()) + [("**all**", r["melody"]["overall"]),
                                                            ("octave-ambiguous programs", r["melody"]["octave_ambiguous_programs"])]:
         lines.append(f"| {fam} | {s['f1']:.3f} | {s['precision']:.3f} | {s['recall']:.3f} | {s['notes']} |")
-    lines += ["", "Target: note F1 >= 0.95 overall and per family.", "",
+    shifted = ", ".join(f"{p} ({d:+d} semitones)" for p, d in SOUNDS_OFF_KEY.items())
+    lines += ["", "Target: note F1 >= 0.95 overall and per family. Programs whose sample sounds off its key "
+              f"by whole semitones are scored against the pitch they sound: {shifted}.", "",
               "Latency = decision sample of the note_on with the right pitch - true onset. A note whose "
               "first pitch was corrected (a note_on with `replaces`) counts at its correction; "
               "'first report' is when the first note_on at that onset was sent, whatever its pitch.", "",
