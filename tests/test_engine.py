@@ -509,3 +509,17 @@ def test_a_long_loss_ends_the_sounding_note_where_the_audio_stops(melody):
     assert not invented_in_gaps(events, [gap]) and not unpaired(events)
     sounding = [e for e in events if isinstance(e, NoteOff) and e.onset_sample < gap[0] < e.offset_sample + block]
     assert sounding and all(e.offset_sample <= gap[0] for e in sounding)
+
+
+@pytest.mark.parametrize("program, seed", [(9, 1), (10, 1), (9, 3)])
+def test_a_bar_is_not_heard_octaves_below_its_note(renderer_factory, program, seed):
+    """Glockenspiel and music-box melodies whose notes were corrected (or followed) one or
+    two octaves down (86 to 62): the bar's inharmonic partials line up every few periods,
+    and YIN took that period, where the spectrum has no fundamental at all."""
+    from rtnote.families import program_range
+    from rtnote.synth import random_melody
+
+    notes = random_melody(np.random.default_rng(seed), *program_range(program), 8)
+    ons = fresh_note_ons(renderer_factory, program, notes, notes[-1].offset_s + 0.5)
+    lowest = min(n.pitch for n in notes)
+    assert [e.pitch for e in ons if e.pitch < lowest - 11] == [], (notes, ons)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from rtnote.analysis.onset import harmonic_rise
-from rtnote.analysis.pitch import cancel, refine_f0, yin
+from rtnote.analysis.pitch import cancel, fundamental_db, refine_f0, yin
 from rtnote.events import NoteOff, NoteOn, hz_to_midi
 
 #: Latency presets: periods of the note needed before deciding, agreeing estimates, and the
@@ -117,6 +117,9 @@ class NoteTracker:
         After a gap this far below the sounding note's peak (held for ``release_hold_s``),
         such an attack is judged at the top of its rise, not when its pitch is first heard
         (an English horn's repeated note is heard 5 dB into a 20 dB rise).
+    missing_db : float > 0 [dB]
+        A pitch change an octave or more down needs its fundamental's own spectral peak within
+        this of the strongest.
     revise_s : float > 0 [seconds]
         Age at which a look past the attack can confirm a note's pitch.
     change_db : float > 0 [dB]
@@ -151,7 +154,7 @@ class NoteTracker:
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
                  change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25,
                  swell_db=12.0, reswell_db=15.0, change_spread=0.4, release_hold_s=0.02,
-                 fade_in_db=10.0, gap_db=20.0):
+                 fade_in_db=10.0, gap_db=20.0, missing_db=30.0):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -174,6 +177,7 @@ class NoteTracker:
         self.hold_hops = int(round(release_hold_s * sr / hop_length))
         self.reattack_db = reattack_db
         self.gap_db = gap_db
+        self.missing_db = missing_db
         self.relax = relax
         self.revise_at = int(revise_s * sr)
         self.revise_skip = int(0.3 * revise_s * sr)
@@ -298,10 +302,14 @@ class NoteTracker:
         y = cancel(y, self.sr / ringing_hz)
         return start + lag + harmonic_rise(y, self.sr, f0_hz, onset - start - lag, drop_db=20.0)
 
+    def _look(self, start, pos):
+        """Input samples from ``start`` to ``pos``, at most ``max_segment`` of them."""
+        return self.history.segment(max(start, pos - self.max_segment), pos)
+
     def _refined(self, f0_hz, start, pos):
         """The fundamental's own peak near ``f0_hz`` [Hz] in the input from ``start`` to
         ``pos`` [samples] (see rtnote.analysis.pitch.refine_f0)."""
-        return refine_f0(self.history.segment(max(start, pos - self.max_segment), pos), self.sr, f0_hz)
+        return refine_f0(self._look(start, pos), self.sr, f0_hz)
 
     def _note_on(self, onset, pos, f0_hz, peak_db, replaces=None, look_from=None):
         """A note_on; the pitch is the fundamental's peak near ``f0_hz`` in the audio
@@ -529,6 +537,12 @@ class NoteTracker:
             note.change_at, note.change_midi, note.change_count = pos - length // 2, rounded, 1
             note.change_first = midi
         if note.change_count < self.confirm + 1:
+            return []
+        if midi < note.pitch - 11.5 and (fundamental_db(self._look(pos - length, pos), self.sr, f0_hz)
+                                         < -self.missing_db):
+            # an octave or more down with no fundamental of its own: the period of a bar's
+            # inharmonic partials, which line up every few periods (a glockenspiel's 86 read
+            # as 62), neither a correction nor a new note
             return []
         onset, strength = self._change_onset(note, pos)
         if note.confirmed and octaves and strength < self.change_odf and (

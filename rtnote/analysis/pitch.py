@@ -187,6 +187,20 @@ def _peak_near(mag, hz_per_bin, f0_hz, cents):
     return (k + shift) * hz_per_bin, b
 
 
+def fundamental_db(y, sr, f0_hz, cents=70.0):
+    """Level of the strongest spectral bin within ``cents`` of ``f0_hz`` [Hz] in segment
+    ``y``, relative to the segment's strongest bin [dB, <= 0]."""
+    n = len(y)
+    n_fft = scipy.fft.next_fast_len(4 * n, real=True)
+    mag = np.abs(scipy.fft.rfft(y * np.hanning(n), n_fft))
+    ratio = 2.0 ** (cents / 1200.0)
+    lo = max(1, int(f0_hz / ratio * n_fft / sr))
+    hi = min(len(mag), int(np.ceil(f0_hz * ratio * n_fft / sr)) + 1)
+    if hi <= lo:
+        return -np.inf
+    return float(20.0 * np.log10((mag[lo:hi].max() + 1e-12) / (mag.max() + 1e-12)))
+
+
 def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=150.0,
               wide_periods=12, wide_db=10.0):
     """The fundamental's own frequency near a YIN estimate [Hz], from a spectral peak.
