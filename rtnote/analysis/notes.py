@@ -61,11 +61,11 @@ class _Pending:
 class _Sounding:
     """The note that is on."""
 
-    def __init__(self, note_id, onset, pitch, f0_hz, peak_db, over_hz=None, first_pitch=None):
+    def __init__(self, note_id, onset, pitch, f0_hz, peak_db, over_hz, first_pitch):
         self.note_id = note_id
         self.onset = onset
         self.pitch = pitch
-        self.first_pitch = pitch if first_pitch is None else first_pitch  # as first reported
+        self.first_pitch = first_pitch  # as first reported, before any correction
         self.f0_hz = f0_hz
         self.peak_db = peak_db
         self.change_at = None  # where a legato pitch change began [sample]
@@ -324,7 +324,7 @@ class NoteTracker:
         note_id = self._next_id
         self._next_id += 1
         last = self._last_note
-        first_pitch = None
+        first_pitch = pitch
         if replaces is not None:  # the same note, corrected
             over_hz, first_pitch = last.over_hz, last.first_pitch
         elif last is not None and self._last_offset >= onset and last.pitch != pitch:

@@ -187,18 +187,23 @@ def _peak_near(mag, hz_per_bin, f0_hz, cents):
     return (k + shift) * hz_per_bin, b
 
 
+def _log_spectrum(y, sr):
+    """(natural-log magnitude of the Hann-windowed segment, 4x zero-padded; Hz per bin)."""
+    n = len(y)
+    n_fft = scipy.fft.next_fast_len(4 * n, real=True)
+    return np.log(np.abs(scipy.fft.rfft(y * np.hanning(n), n_fft)) + 1e-12), sr / n_fft
+
+
 def fundamental_db(y, sr, f0_hz, cents=70.0):
     """Level of the strongest spectral bin within ``cents`` of ``f0_hz`` [Hz] in segment
     ``y``, relative to the segment's strongest bin [dB, <= 0]."""
-    n = len(y)
-    n_fft = scipy.fft.next_fast_len(4 * n, real=True)
-    mag = np.abs(scipy.fft.rfft(y * np.hanning(n), n_fft))
+    mag, hz_per_bin = _log_spectrum(y, sr)
     ratio = 2.0 ** (cents / 1200.0)
-    lo = max(1, int(f0_hz / ratio * n_fft / sr))
-    hi = min(len(mag), int(np.ceil(f0_hz * ratio * n_fft / sr)) + 1)
+    lo = max(1, int(f0_hz / ratio / hz_per_bin))
+    hi = min(len(mag), int(np.ceil(f0_hz * ratio / hz_per_bin)) + 1)
     if hi <= lo:
         return -np.inf
-    return float(20.0 * np.log10((mag[lo:hi].max() + 1e-12) / (mag.max() + 1e-12)))
+    return float((mag[lo:hi].max() - mag.max()) * 20.0 / np.log(10.0))
 
 
 def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=150.0,
@@ -220,9 +225,7 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
     n = len(y)
     if n < 4 * sr / f0_hz:
         return f0_hz
-    n_fft = scipy.fft.next_fast_len(4 * n, real=True)
-    mag = np.log(np.abs(scipy.fft.rfft(y * np.hanning(n), n_fft)) + 1e-12)
-    hz_per_bin = sr / n_fft
+    mag, hz_per_bin = _log_spectrum(y, sr)
     top = mag.max()
     near = _peak_near(mag, hz_per_bin, f0_hz, search_cents)
     if near is not None and near[1] >= top - np.log(30.0):  # not 30x too weak
