@@ -511,6 +511,18 @@ def test_a_long_loss_ends_the_sounding_note_where_the_audio_stops(melody):
     assert sounding and all(e.offset_sample <= gap[0] for e in sounding)
 
 
+def test_a_bass_body_resonance_does_not_pull_its_low_notes_flat(renderer_factory):
+    """TimGM6mb's acoustic bass (32), MIDI 28-33: a body resonance at 38-45 Hz outweighs the
+    fundamental, and YIN read 28, 29 and 29 as 27 while the harmonics (83, 124, 166 Hz for
+    28) lined up on the true pitch. Below 100 Hz, the harmonic sieve decides."""
+    from rtnote.synth import Note
+
+    played = [(28, 56), (29, 96), (28, 122), (31, 98), (29, 102), (33, 80)]
+    notes = [Note(p, 0.25 + 0.45 * i, 0.6 + 0.45 * i, v) for i, (p, v) in enumerate(played)]
+    ons = fresh_note_ons(renderer_factory, 32, notes, 3.3)
+    assert [e.pitch for e in ons] == [n.pitch for n in notes], ons
+
+
 @pytest.mark.parametrize("program, seed", [(9, 1), (10, 1), (9, 3)])
 def test_a_bar_is_not_heard_octaves_below_its_note(renderer_factory, program, seed):
     """Glockenspiel and music-box melodies whose notes were corrected (or followed) one or

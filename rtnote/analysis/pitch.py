@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
+from scipy.ndimage import maximum_filter1d
 
 
 @lru_cache(maxsize=64)
@@ -206,8 +207,32 @@ def fundamental_db(y, sr, f0_hz, cents=70.0):
     return float((mag[lo:hi].max() - mag.max()) * 20.0 / np.log(10.0))
 
 
+def _comb_f0(mag, hz_per_bin, f0_hz, span_cents=250.0, n_harmonics=8, floor_db=60.0,
+             found_db=40.0, min_found=4, min_move_cents=50.0):
+    """The fundamental [Hz] whose harmonics 2..``n_harmonics`` line up best with the peaks of
+    log spectrum ``mag`` within ``span_cents`` of ``f0_hz`` (a harmonic sieve, on a 5-cent
+    grid, the fundamental's own bin left out), as the mean of those peaks over their numbers.
+    None when the best is within ``min_move_cents`` of ``f0_hz`` or fewer than ``min_found``
+    of its harmonics stand within ``found_db`` [dB] of the strongest bin."""
+    top = mag.max()
+    floor = top - np.log(10.0) * floor_db / 20.0
+    level = np.maximum(maximum_filter1d(mag, 3), floor) - floor
+    cents = np.arange(-span_cents, span_cents + 1.0, 5.0)
+    harmonics = np.arange(2, n_harmonics + 1)
+    bins = np.round(np.outer(f0_hz * 2.0 ** (cents / 1200.0), harmonics) / hz_per_bin).astype(int)
+    best = int(np.where(bins < len(mag), level[np.minimum(bins, len(mag) - 1)], 0.0).sum(axis=1).argmax())
+    if abs(cents[best]) < min_move_cents:
+        return None
+    comb_hz = f0_hz * 2.0 ** (cents[best] / 1200.0)
+    peaks = [(h, _peak_near(mag, hz_per_bin, h * comb_hz, 25.0)) for h in harmonics]
+    found = [(h, p[0]) for h, p in peaks if p is not None and p[1] >= top - np.log(10.0) * found_db / 20.0]
+    if len(found) < min_found:
+        return None
+    return sum(hz for _, hz in found) / sum(h for h, _ in found)
+
+
 def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=150.0,
-              wide_periods=12, wide_db=10.0):
+              wide_periods=12, wide_db=10.0, comb_fmax=100.0, comb_periods=2.5):
     """The fundamental's own frequency near a YIN estimate [Hz], from a spectral peak.
 
     YIN's period weighs all partials, so stretched (inharmonic) partials, as a piano's,
@@ -219,22 +244,26 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
     off: with ``wide_periods`` periods in the segment (a resolved peak), the strongest peak
     within ``wide_cents`` but beyond ``search_cents`` is taken when it is at most ``wide_db``
     [dB] below the whole spectrum's strongest (a glockenspiel's partials at 5.3 and 8.6 times
-    the fundamental stay louder than it for 100 ms). Otherwise (a weak fundamental, a short
-    segment) ``f0_hz`` stands.
+    the fundamental stay louder than it for 100 ms). Below ``comb_fmax`` [Hz], with
+    ``comb_periods`` periods in the segment, when neither peak is taken: an acoustic bass's
+    body resonance (38-45 Hz) can outweigh its fundamental and pull YIN's period one or two
+    semitones off while its harmonics still line up on the true one, so the fundamental of
+    the harmonics that line up best (:func:`_comb_f0`) is taken where it is 50 cents or more
+    away. Otherwise (a weak fundamental, a short segment) ``f0_hz`` stands.
     """
-    n = len(y)
-    if n < 4 * sr / f0_hz:
+    periods = len(y) * f0_hz / sr
+    use_comb = f0_hz < comb_fmax and periods >= comb_periods
+    if periods < 4.0 and not use_comb:
         return f0_hz
     mag, hz_per_bin = _log_spectrum(y, sr)
     top = mag.max()
-    near = _peak_near(mag, hz_per_bin, f0_hz, search_cents)
+    near = _peak_near(mag, hz_per_bin, f0_hz, search_cents) if periods >= 4.0 else None
     if near is not None and near[1] >= top - np.log(30.0):  # not 30x too weak
         if abs(1200.0 * np.log2(near[0] / f0_hz)) <= max_move_cents:
             return near[0]
-    if n < wide_periods * sr / f0_hz:
-        return f0_hz
-    wide = _peak_near(mag, hz_per_bin, f0_hz, wide_cents)
+    wide = _peak_near(mag, hz_per_bin, f0_hz, wide_cents) if periods >= wide_periods else None
     if wide is not None and wide[1] >= top - np.log(10.0) * wide_db / 20.0:
         if abs(1200.0 * np.log2(wide[0] / f0_hz)) >= search_cents:
             return wide[0]
-    return f0_hz
+    comb = _comb_f0(mag, hz_per_bin, f0_hz) if use_comb else None
+    return f0_hz if comb is None else comb
