@@ -512,9 +512,9 @@ def test_a_long_loss_ends_the_sounding_note_where_the_audio_stops(melody):
 
 
 def test_a_bass_body_resonance_does_not_pull_its_low_notes_flat(renderer_factory):
-    """TimGM6mb's acoustic bass (32), MIDI 28-33: a body resonance at 38-45 Hz outweighs the
-    fundamental, and YIN read 28, 29 and 29 as 27 while the harmonics (83, 124, 166 Hz for
-    28) lined up on the true pitch. Below 100 Hz, the harmonic sieve decides."""
+    """TimGM6mb's acoustic bass (32), MIDI 28-33: a body resonance at 33-45 Hz outweighs the
+    fundamental, and YIN read 28 and 29 as 27 while the harmonics (83, 124, 166 Hz for 28)
+    lined up on the true pitch. Below 100 Hz, the harmonic sieve decides."""
     from rtnote.synth import Note
 
     played = [(28, 56), (29, 96), (28, 122), (31, 98), (29, 102), (33, 80)]

@@ -220,7 +220,8 @@ def _comb_f0(mag, hz_per_bin, f0_hz, span_cents=250.0, n_harmonics=8, floor_db=6
     cents = np.arange(-span_cents, span_cents + 1.0, 5.0)
     harmonics = np.arange(2, n_harmonics + 1)
     bins = np.round(np.outer(f0_hz * 2.0 ** (cents / 1200.0), harmonics) / hz_per_bin).astype(int)
-    best = int(np.where(bins < len(mag), level[np.minimum(bins, len(mag) - 1)], 0.0).sum(axis=1).argmax())
+    score = np.where(bins < len(mag), level[np.minimum(bins, len(mag) - 1)], 0.0).sum(axis=1)
+    best = int(score.argmax())
     if abs(cents[best]) < min_move_cents:
         return None
     comb_hz = f0_hz * 2.0 ** (cents[best] / 1200.0)
@@ -246,7 +247,7 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
     [dB] below the whole spectrum's strongest (a glockenspiel's partials at 5.3 and 8.6 times
     the fundamental stay louder than it for 100 ms). Below ``comb_fmax`` [Hz], with
     ``comb_periods`` periods in the segment, when neither peak is taken: an acoustic bass's
-    body resonance (38-45 Hz) can outweigh its fundamental and pull YIN's period one or two
+    body resonance (33-45 Hz) can outweigh its fundamental and pull YIN's period one or two
     semitones off while its harmonics still line up on the true one, so the fundamental of
     the harmonics that line up best (:func:`_comb_f0`) is taken where it is 50 cents or more
     away. Otherwise (a weak fundamental, a short segment) ``f0_hz`` stands.
