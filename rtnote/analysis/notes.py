@@ -554,8 +554,10 @@ class NoteTracker:
                    and strength < self.change_odf)
         if not fading and not returns and (note.confirmed or (onset - note.onset > self.new_note_gap
                                                            and strength >= self.change_odf)):
-            # a new note: confirmed before, or a clear spectral change since
-            onset = self._sound_start(onset, pos, f0_hz, ringing_hz if beating else None)
+            # a new note: confirmed before, or a clear spectral change since; its rise is
+            # looked for with the sounding note cancelled (a low note's partials lie within a
+            # few bins of the last one's, and the two levels would read as one)
+            onset = self._sound_start(onset, pos, f0_hz, ringing_hz=note.f0_hz)
             events = [self._note_off(onset, pos),
                       self._note_on(onset, pos, f0_hz, note.peak_db, look_from=pos - length)]
         else:
