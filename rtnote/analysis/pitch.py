@@ -188,6 +188,9 @@ def _peak_near(mag, hz_per_bin, f0_hz, cents):
     return (k + shift) * hz_per_bin, b
 
 
+_LOG_PER_DB = np.log(10.0) / 20.0  # natural-log magnitude per dB
+
+
 def _log_spectrum(y, sr):
     """(natural-log magnitude of the Hann-windowed segment, 4x zero-padded; Hz per bin)."""
     n = len(y)
@@ -204,7 +207,7 @@ def fundamental_db(y, sr, f0_hz, cents=70.0):
     hi = min(len(mag), int(np.ceil(f0_hz * ratio / hz_per_bin)) + 1)
     if hi <= lo:
         return -np.inf
-    return float((mag[lo:hi].max() - mag.max()) * 20.0 / np.log(10.0))
+    return float((mag[lo:hi].max() - mag.max()) / _LOG_PER_DB)
 
 
 def _comb_f0(mag, hz_per_bin, f0_hz, span_cents=250.0, n_harmonics=8, floor_db=60.0,
@@ -215,7 +218,7 @@ def _comb_f0(mag, hz_per_bin, f0_hz, span_cents=250.0, n_harmonics=8, floor_db=6
     None when the best is within ``min_move_cents`` of ``f0_hz`` or fewer than ``min_found``
     of its harmonics stand within ``found_db`` [dB] of the strongest bin."""
     top = mag.max()
-    floor = top - np.log(10.0) * floor_db / 20.0
+    floor = top - floor_db * _LOG_PER_DB
     level = np.maximum(maximum_filter1d(mag, 3), floor) - floor
     cents = np.arange(-span_cents, span_cents + 1.0, 5.0)
     harmonics = np.arange(2, n_harmonics + 1)
@@ -226,7 +229,7 @@ def _comb_f0(mag, hz_per_bin, f0_hz, span_cents=250.0, n_harmonics=8, floor_db=6
         return None
     comb_hz = f0_hz * 2.0 ** (cents[best] / 1200.0)
     peaks = [(h, _peak_near(mag, hz_per_bin, h * comb_hz, 25.0)) for h in harmonics]
-    found = [(h, p[0]) for h, p in peaks if p is not None and p[1] >= top - np.log(10.0) * found_db / 20.0]
+    found = [(h, p[0]) for h, p in peaks if p is not None and p[1] >= top - found_db * _LOG_PER_DB]
     if len(found) < min_found:
         return None
     return sum(hz for _, hz in found) / sum(h for h, _ in found)
@@ -263,7 +266,7 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
         if abs(1200.0 * np.log2(near[0] / f0_hz)) <= max_move_cents:
             return near[0]
     wide = _peak_near(mag, hz_per_bin, f0_hz, wide_cents) if periods >= wide_periods else None
-    if wide is not None and wide[1] >= top - np.log(10.0) * wide_db / 20.0:
+    if wide is not None and wide[1] >= top - wide_db * _LOG_PER_DB:
         if abs(1200.0 * np.log2(wide[0] / f0_hz)) >= search_cents:
             return wide[0]
     comb = _comb_f0(mag, hz_per_bin, f0_hz) if use_comb else None
