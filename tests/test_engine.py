@@ -523,14 +523,16 @@ def test_a_bass_body_resonance_does_not_pull_its_low_notes_flat(renderer_factory
     assert [e.pitch for e in ons] == [n.pitch for n in notes], ons
 
 
-@pytest.mark.parametrize("program, seed", [(44, 0), (52, 1)])
+@pytest.mark.parametrize("program, seed", [(44, 0), (52, 1), (48, 8)])
 def test_a_legato_note_begins_where_it_rises_under_the_last_one(renderer_factory, program, seed):
     """Tremolo strings and choir melodies: a note that begins under the last one's release is
     found by its pitch change 50-300 ms late, and its onset is moved back to where its
     harmonics began to rise. With the last note's partials in the same bins (three bins of a
     2048-sample frame reach 43-86 Hz around a 65 Hz fundamental), the rise was not seen and
-    the onset stayed late; the last note is now cancelled first. Every onset within 50 ms,
-    at its pitch."""
+    the onset stayed late; the last note is now cancelled first. What is left of the last
+    note then sits about 20 dB down, and the new note may rise less than 15 dB out of it
+    (strings 48, seed 8: its third note was 109 ms late when 15 dB were asked for). Every
+    onset within 50 ms, at its pitch."""
     from rtnote.families import program_range
     from rtnote.synth import random_melody
 
