@@ -195,6 +195,15 @@ def test_a_swoop_back_to_the_first_pitch_is_the_same_note(renderer_factory, pitc
     assert [e.pitch for e in final_note_ons(events)] == [pitch], events
 
 
+def test_a_swoop_that_settles_off_its_first_pitch_is_the_same_note(renderer_factory):
+    """Shakuhachi 66: read 67 at the attack, corrected up to 69 at the swoop's top and back
+    to 67, then it settles at 66 about 350 ms in, with no spectral change. The settling was
+    once a second note; a corrected note that has turned back once, within 4 semitones,
+    and moves a semitone or two more without a spectral change is still the same note."""
+    events = single_note_events(renderer_factory, 77, 66)
+    assert [e.pitch for e in final_note_ons(events)] == [66], events
+
+
 @pytest.mark.parametrize("pitch", [60, 66, 69])
 def test_a_soft_note_fading_in_is_heard(renderer_factory, pitch):
     """A soprano sax swells in too slowly for the flux; at -53 dBFS (7 dB above silence) it

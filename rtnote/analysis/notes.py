@@ -32,6 +32,16 @@ def _multiple(ratio, tolerance=0.02):
     return k if k >= 1 and abs(ratio - k) <= tolerance * k else 0
 
 
+def _swooped(path, midi, reach=2, span=4):
+    """True when a note reported at the pitches ``path`` (corrections included, MIDI) has
+    turned back once (up then down, or down then up) within ``span`` semitones, and
+    ``midi`` lies within ``reach`` of its last pitch: the note is settling after a swoop
+    (TimGM6mb's shakuhachi rises 2.7 semitones in 50 ms, wavers, and settles at its
+    note 270 ms in), not changing to a new one."""
+    turned = any((b - a) * (c - b) < 0 for a, b, c in zip(path, path[1:], path[2:]))
+    return turned and max(path) - min(path) <= span and abs(midi - path[-1]) <= reach
+
+
 def _held_levels(levels, n):
     """The highest of each ``n`` consecutive ``levels`` [dB], in their order: what the level
     stayed under for ``n`` hops."""
@@ -61,11 +71,11 @@ class _Pending:
 class _Sounding:
     """The note that is on."""
 
-    def __init__(self, note_id, onset, pitch, f0_hz, peak_db, over_hz, first_pitch):
+    def __init__(self, note_id, onset, pitch, f0_hz, peak_db, over_hz, path):
         self.note_id = note_id
         self.onset = onset
         self.pitch = pitch
-        self.first_pitch = first_pitch  # as first reported, before any correction
+        self.path = path  # its pitches as reported, the first one and every correction [MIDI]
         self.f0_hz = f0_hz
         self.peak_db = peak_db
         self.change_at = None  # where a legato pitch change began [sample]
@@ -327,14 +337,14 @@ class NoteTracker:
         note_id = self._next_id
         self._next_id += 1
         last = self._last_note
-        first_pitch = pitch
+        path = ()
         if replaces is not None:  # the same note, corrected
-            over_hz, first_pitch = last.over_hz, last.first_pitch
+            over_hz, path = last.over_hz, last.path
         elif last is not None and self._last_offset >= onset and last.pitch != pitch:
             over_hz = last.f0_hz  # it sounded until this one began
         else:
             over_hz = None
-        self._note = _Sounding(note_id, onset, pitch, f0_hz, peak_db, over_hz, first_pitch)
+        self._note = _Sounding(note_id, onset, pitch, f0_hz, peak_db, over_hz, path + (pitch,))
         cents = float(np.clip(round(100.0 * (midi - pitch), 1), -50.0, 50.0))
         return NoteOn(note_id, onset, pos, self.sr, pitch, cents,
                       level_to_velocity(peak_db, self.silence_db), replaces=replaces)
@@ -482,8 +492,9 @@ class NoteTracker:
         it (note_off, then a note_on with the same onset and ``replaces``); so does one near
         the middle of the next semitone when the attack was read on the border. Once
         confirmed, a steady different pitch is a new note (a slur or legato change), except
-        a corrected note's return to its first pitch within ``provisional_s`` without a
-        spectral change (a shakuhachi's swoop up and back: corrected back). Notes
+        within ``provisional_s`` and without a spectral change, where a corrected note is
+        still gliding: back to its first pitch, or settling after a swoop (see
+        :func:`_swooped`; a shakuhachi's swoop up and back). Notes
         that overlap, and leaps of an octave from slips, are told apart by cancelling one
         pitch (:meth:`_pitch`, :meth:`_is_new_pitch`).
         """
@@ -553,9 +564,9 @@ class NoteTracker:
             # an octave from a confirmed note without a spectral change: a slip, or the note
             # before it still ringing
             return []
-        returns = (rounded == note.first_pitch != note.pitch and age < self.provisional
-                   and strength < self.change_odf)
-        if not fading and not returns and (note.confirmed or (onset - note.onset > self.new_note_gap
+        gliding = (age < self.provisional and strength < self.change_odf
+                   and (rounded == note.path[0] != note.pitch or _swooped(note.path, rounded)))
+        if not fading and not gliding and (note.confirmed or (onset - note.onset > self.new_note_gap
                                                            and strength >= self.change_odf)):
             # a new note: confirmed before, or a clear spectral change since; its rise is
             # looked for with the sounding note cancelled (a low note's partials lie within a
