@@ -135,14 +135,15 @@ def _hann(n):
 
 
 def harmonic_rise(y, sr, f0_hz, onset, frame_s=0.023, hop_s=0.0058, tol_db=2.5, drop_db=25.0,
-                  floor_db=3.0, min_rise_db=15.0, rise_share=0.3):
+                  floor_db=3.0, min_rise_db=15.0, rise_share=0.3, place=1.0):
     """Where a note's harmonics began to sound, at or before its detected ``onset``.
 
     A bowed, blown or sung note swells for 50-200 ms, and under the last note's release its
     attack shows late; its harmonics rise from the start. From the frame ending at
     ``onset``, going back while their level keeps falling (within ``tol_db`` of the lowest
     level met), the sound starts after the last frame more than ``drop_db`` below the level
-    at the end of ``y`` (or within ``floor_db`` of the lowest level). The onset stays where
+    at the end of ``y`` (or within ``floor_db`` of the lowest level), at ``place`` in that
+    frame (1: its end, 0.5: its middle). The onset stays where
     it is when the rise is less than ``min_rise_db`` [dB], or when less than ``rise_share``
     of it (in dB) came before the onset: the onset is at the rise, and the lower level
     before it is the last note's (its vibrato, say) rather than this one's.
@@ -185,4 +186,4 @@ def harmonic_rise(y, sr, f0_hz, onset, frame_s=0.023, hop_s=0.0058, tol_db=2.5, 
     below = np.flatnonzero(level[first:last + 1] < start_db)
     if not len(below):
         return onset
-    return min(onset, (first + int(below[-1])) * hop_length + n_fft + hop_length // 2)
+    return min(onset, (first + int(below[-1])) * hop_length + int(place * n_fft) + hop_length // 2)
