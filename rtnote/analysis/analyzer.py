@@ -12,7 +12,7 @@ import numpy as np
 from rtnote.analysis.family import FamilyStage, later_looks_s
 from rtnote.analysis.history import History
 from rtnote.analysis.notes import LATENCY_PRESETS, NoteTracker
-from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux, power_of_two_samples
+from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux, frames, power_of_two_samples
 from rtnote.errors import ConfigError
 
 E1_HZ = 41.2
@@ -137,10 +137,10 @@ class Analyzer:
         start = self.history.end
         self.history.append(x)
         span = self.history.window(len(x) + self.n_fft - hop)
-        frames = np.lib.stride_tricks.sliding_window_view(span, self.n_fft)[::hop]
-        odf = self.onset_odf.process(frames)
+        framed = frames(span, self.n_fft, hop)
+        odf = self.onset_odf.process(framed)
         fired = self.onset_picker.process(odf)
-        level_db = 10.0 * np.log10(np.var(frames[:, -self._level_len:], axis=1) + 1e-12)
+        level_db = 10.0 * np.log10(np.var(framed[:, -self._level_len:], axis=1) + 1e-12)
         for i in range(n_hops):
             pos = start + (i + 1) * hop
             onset = None

@@ -23,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from rtnote.analysis.onset import frames
 from rtnote.learn import SR
 
 N_FFT = 512  # samples (32 ms at 16 kHz)
@@ -118,9 +119,7 @@ def _pad_to(y, n):
 def _frames(y):
     """Frames of N_FFT samples every HOP samples [shape=(n_frames, N_FFT)], a read-only view
     of ``y`` (zero-padded to one frame if shorter)."""
-    y = _pad_to(y, N_FFT)
-    n = 1 + (len(y) - N_FFT) // HOP
-    return np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP][:n]
+    return frames(_pad_to(y, N_FFT), N_FFT, HOP)
 
 
 @lru_cache(maxsize=256)
