@@ -34,7 +34,7 @@ def _multiple(ratio, tolerance=0.02):
 
 def _swooped(path, midi, reach=2, span=4):
     """True when a note reported at the pitches ``path`` (corrections included, MIDI) has
-    turned back once (up then down, or down then up) within ``span`` semitones, and
+    turned back at least once (up then down, or down then up) within ``span`` semitones, and
     ``midi`` lies within ``reach`` of its last pitch: the note is settling after a swoop
     (TimGM6mb's shakuhachi rises 2.7 semitones in 50 ms, wavers, and settles at its
     note 270 ms in), not changing to a new one."""
