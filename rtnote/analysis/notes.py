@@ -514,11 +514,10 @@ class NoteTracker:
         # once confirmed, a new note may begin over this one's release
         ringing_hz = note.f0_hz if note.confirmed else None
         f0_hz, aperiodicity = self._pitch(pos - length, pos, ringing_hz)
-        beating = ringing_hz is not None and not aperiodicity < self.threshold
-        if beating:  # two tones: a new note over this one's release (a slow swell)?
+        if ringing_hz is not None and not aperiodicity < self.threshold:
+            # two tones beating: a new note over this one's release (a slow swell)?
             f, ap = self._cancelled_pitch(pos - length, pos, ringing_hz, ringing_hz / 2)
-            beating = ap < self.threshold
-            if beating:
+            if ap < self.threshold:
                 f0_hz, aperiodicity = f, ap
         over_hz = note.over_hz if age < self.provisional else None
         back = over_hz is not None and _multiple(over_hz / f0_hz) == 1  # the last note's pitch

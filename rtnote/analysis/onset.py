@@ -110,8 +110,8 @@ class OnlinePeakPicker:
 
 def frames(y, frame_length, hop_length):
     """Frames of ``y`` [shape=(n, frame_length)], one every ``hop_length`` samples, as a
-    read-only strided view (no copy; a tenth of the cost of ``sliding_window_view`` for the
-    one frame of a live hop)."""
+    read-only strided view (no copy; a quarter of the cost of ``sliding_window_view`` for
+    the one frame of a live hop)."""
     n = max(0, 1 + (len(y) - frame_length) // hop_length)
     step = y.strides[0]
     return np.lib.stride_tricks.as_strided(y, (n, frame_length), (hop_length * step, step),
