@@ -140,6 +140,11 @@ class NoteTracker:
         A provisional note's pitch change is a new note, not a correction, when an ODF peak
         this strong marks it at least 60 ms after the note's onset; a confirmed note's
         change by octaves counts only with such a peak (else: an estimator slip).
+    decay_db : float > 0 [dB]
+        Such a change is a new note only while the provisional note is within this of its
+        peak level; further down it is a correction: a struck bar's pitch drifts as its
+        partials die (a marimba's 47, read 47.9 at first, falls to 47.1 over 200 ms, 12 dB
+        down, with a spectral change).
     provisional_s : float > 0 [seconds]
         Until confirmed, and at most this long, a steady different pitch replaces the note
         (note_off, then a note_on with the same onset and ``replaces``).
@@ -164,7 +169,7 @@ class NoteTracker:
                  threshold=0.2, revise_s=0.15, reattack_db=9.0, relax=1.0, provisional_s=0.5,
                  change_db=20.0, change_search_s=0.1, fallback_threshold=0.4, change_odf=0.25,
                  swell_db=12.0, reswell_db=15.0, change_spread=0.4, release_hold_s=0.02,
-                 fade_in_db=10.0, gap_db=20.0, missing_db=30.0):
+                 fade_in_db=10.0, gap_db=20.0, missing_db=30.0, decay_db=10.0):
         preset = LATENCY_PRESETS[latency]
         self.sr = sr
         self.hop_length = hop_length
@@ -196,6 +201,7 @@ class NoteTracker:
         self.change_search_s = change_search_s
         self.fallback_threshold = fallback_threshold
         self.change_odf = change_odf
+        self.decay_db = decay_db
         self.swell_db = swell_db
         self.reswell_db = reswell_db
         self.change_spread = change_spread
@@ -567,8 +573,9 @@ class NoteTracker:
             return []
         gliding = (age < self.provisional and strength < self.change_odf
                    and (rounded == note.path[0] != note.pitch or _swooped(note.path, rounded)))
-        if not fading and not gliding and (note.confirmed or (onset - note.onset > self.new_note_gap
-                                                           and strength >= self.change_odf)):
+        changed = (onset - note.onset > self.new_note_gap and strength >= self.change_odf
+                   and level_db >= note.peak_db - self.decay_db)
+        if not fading and not gliding and (note.confirmed or changed):
             # a new note: confirmed before, or a clear spectral change since; its rise is
             # looked for with the sounding note cancelled (a low note's partials lie within a
             # few bins of the last one's, and the two levels would read as one)
