@@ -521,9 +521,14 @@ class NoteTracker:
         ringing_hz = note.f0_hz if note.confirmed else None
         f0_hz, aperiodicity = self._pitch(pos - length, pos, ringing_hz)
         if ringing_hz is not None and not aperiodicity < self.threshold:
-            # two tones beating: a new note over this one's release (a slow swell)?
+            # two tones beating: a new note over this one's release (a slow swell)? Not the
+            # note this one began over, still ringing under it, unless the level rises 6 dB
+            # (a music box's bars ring for seconds: 72 heard again as 75, struck after it,
+            # dies away; a choir sings the last note again)
             f, ap = self._cancelled_pitch(pos - length, pos, ringing_hz, ringing_hz / 2)
-            if ap < self.threshold:
+            ringing_on = (note.over_hz is not None and _multiple(note.over_hz / f) == 1
+                          and level_db < self._dip_db() + 6.0)
+            if ap < self.threshold and not ringing_on:
                 f0_hz, aperiodicity = f, ap
         over_hz = note.over_hz if age < self.provisional else None
         back = over_hz is not None and _multiple(over_hz / f0_hz) == 1  # the last note's pitch
