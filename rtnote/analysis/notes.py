@@ -539,6 +539,13 @@ class NoteTracker:
         if not aperiodicity < self.threshold:
             note.change_count = 0
             return []
+        if not note.confirmed:
+            # a struck bar's stretched partials pull YIN's period sharp, a semitone or more
+            # (a glockenspiel's 80 read 81.1 throughout), and its fundamental rises out of
+            # them as they die: a provisional note takes that peak, when lower
+            refined = self._refined(f0_hz, pos - length, pos)
+            if hz_to_midi(f0_hz) - hz_to_midi(refined) >= 0.7:
+                f0_hz = refined
         midi = hz_to_midi(f0_hz, self.a4_hz)
         interval = abs(midi - hz_to_midi(note.f0_hz, self.a4_hz))
         same = interval < 0.6

@@ -236,7 +236,7 @@ def _comb_f0(mag, hz_per_bin, f0_hz, span_cents=250.0, n_harmonics=8, floor_db=6
 
 
 def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=150.0,
-              wide_periods=12, wide_db=10.0, comb_fmax=100.0, comb_periods=2.5):
+              wide_periods=12, wide_db=15.0, comb_fmax=100.0, comb_periods=2.5):
     """The fundamental's own frequency near a YIN estimate [Hz], from a spectral peak.
 
     YIN's period weighs all partials, so stretched (inharmonic) partials, as a piano's,
@@ -248,7 +248,7 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
     off: with ``wide_periods`` periods in the segment (a resolved peak), the strongest peak
     within ``wide_cents`` but beyond ``search_cents`` is taken when it is at most ``wide_db``
     [dB] below the whole spectrum's strongest (a glockenspiel's partials at 5.3 and 8.6 times
-    the fundamental stay louder than it for 100 ms). Below ``comb_fmax`` [Hz], with
+    the fundamental stay louder than it for 100 ms: its 80 lies 12 dB under them at 120 ms). Below ``comb_fmax`` [Hz], with
     ``comb_periods`` periods in the segment, when neither peak is taken: an acoustic bass's
     body resonance (33-45 Hz) can outweigh its fundamental and pull YIN's period one or two
     semitones off while its harmonics still line up on the true one, so the fundamental of
