@@ -526,9 +526,9 @@ class NoteTracker:
             # (a music box's bars ring for seconds: 72 heard again as 75, struck after it,
             # dies away; a choir sings the last note again)
             f, ap = self._cancelled_pitch(pos - length, pos, ringing_hz, ringing_hz / 2)
-            ringing_on = (note.over_hz is not None and _multiple(note.over_hz / f) == 1
-                          and level_db < self._dip_db() + 6.0)
-            if ap < self.threshold and not ringing_on:
+            if ap < self.threshold and not (note.over_hz is not None
+                                            and _multiple(note.over_hz / f) == 1
+                                            and level_db < self._dip_db() + 6.0):
                 f0_hz, aperiodicity = f, ap
         over_hz = note.over_hz if age < self.provisional else None
         back = over_hz is not None and _multiple(over_hz / f0_hz) == 1  # the last note's pitch

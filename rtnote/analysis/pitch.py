@@ -253,7 +253,8 @@ def refine_f0(y, sr, f0_hz, search_cents=70.0, max_move_cents=30.0, wide_cents=1
     neither peak is taken: an acoustic bass's body resonance (33-45 Hz) can outweigh its
     fundamental and pull YIN's period one or two semitones off while its harmonics still
     line up on the true one, so the fundamental of the harmonics that line up best
-    (:func:`_comb_f0`) is taken where it is 50 cents or more away. Otherwise (a weak fundamental, a short segment) ``f0_hz`` stands.
+    (:func:`_comb_f0`) is taken where it is 50 cents or more away. Otherwise (a weak
+    fundamental, a short segment) ``f0_hz`` stands.
     """
     periods = len(y) * f0_hz / sr
     use_comb = f0_hz < comb_fmax and periods >= comb_periods
