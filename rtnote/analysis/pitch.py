@@ -18,6 +18,9 @@ def _lags(tau_max):
     return np.arange(1, tau_max + 1, dtype=np.float64)
 
 
+DIRECT_MAX = 200_000  # multiply-adds up to which r(tau) is summed directly, not by FFT
+
+
 def cmndf(y, tau_max):
     """YIN's cumulative mean normalized difference d'(tau), tau = 0..tau_max.
 
@@ -30,12 +33,15 @@ def cmndf(y, tau_max):
     """
     n = len(y)
     w = n - tau_max
-    n_fft = _fft_length(n)  # lags up to tau_max never wrap around
-    both = np.zeros((2, n_fft), dtype=y.dtype)  # one FFT call for the segment and its head
-    both[0, :n] = y
-    both[1, :w] = y[:w]
-    spec, head = scipy.fft.rfft(both, axis=1)
-    corr = scipy.fft.irfft(head.conj() * spec, n_fft)[: tau_max + 1]
+    if w * tau_max <= DIRECT_MAX:  # short looks: the sums themselves beat two FFTs
+        corr = np.correlate(y, y[:w])
+    else:
+        n_fft = _fft_length(n)  # lags up to tau_max never wrap around
+        both = np.zeros((2, n_fft), dtype=y.dtype)  # one FFT call for the segment and its head
+        both[0, :n] = y
+        both[1, :w] = y[:w]
+        spec, head = scipy.fft.rfft(both, axis=1)
+        corr = scipy.fft.irfft(head.conj() * spec, n_fft)[: tau_max + 1]
     squares = np.square(y, dtype=np.float64)
     energy = np.empty(n + 1)
     energy[0] = 0.0
