@@ -139,7 +139,8 @@ class NoteTracker:
     change_odf : float > 0
         A provisional note's pitch change is a new note, not a correction, when an ODF peak
         this strong marks it at least 60 ms after the note's onset; a confirmed note's
-        change by octaves counts only with such a peak (else: an estimator slip).
+        change by octaves counts only with such a peak (else: an estimator slip); so does a
+        fade-in of the last note's pitch within 0.3 s of its end (else: its tail).
     decay_db : float > 0 [dB]
         Such a change is a new note only while the provisional note is within this of its
         peak level; further down it is a correction: a struck bar's pitch drifts as its
@@ -453,8 +454,11 @@ class NoteTracker:
             return []  # no real re-attack (vibrato, tremolo, a loop point): the note goes on
         last = self._last_note
         if (pending.faded and last is not None and midi == last.pitch
-                and pending.onset - self._last_offset < self.tail_gap):
-            return []  # the last note's tail rising again (the beats of detuned strings)
+                and pending.onset - self._last_offset < self.tail_gap
+                and self._odf_since(pending.onset, pos) < self.change_odf):
+            # the last note's tail rising again (the beats of detuned strings), not a soft
+            # attack of it, which changes the spectrum (a quiet sax repeating its note)
+            return []
         if self._note is None and pending.peak_db < pending.dip_db:
             return []  # the level only fell: a release's click and its tail, not an attack
         return self._start_note(pending, pos, f0_hz)
@@ -654,6 +658,12 @@ class NoteTracker:
         values = self._odf[(self._hops + hops_back) % len(self._odf)]
         best = int(np.argmax(values))
         return pos + int(hops_back[best]) * self.hop_length - self.hop_length // 2, float(values[best])
+
+    def _odf_since(self, start, pos):
+        """Strongest onset detection function value of the hops from sample ``start`` to
+        ``pos`` (as far back as it is kept)."""
+        hops = min(len(self._odf), max(1, (pos - start) // self.hop_length + 1))
+        return float(self._odf[(self._hops - np.arange(hops)) % len(self._odf)].max())
 
     def finish(self, pos):
         """End the sounding note (end of stream or a gap)."""
