@@ -356,6 +356,21 @@ def fresh_note_ons(renderer_factory, program, notes, duration_s, peak=0.5):
     return final_note_ons(events)
 
 
+def melody_note_ons(renderer_factory, program, seed, peak=0.5):
+    """(notes, final note_ons) of an 8-note ``random_melody`` (rng ``seed``) in the range of
+    a TimGM6mb program, from a fresh synth (:func:`fresh_note_ons`)."""
+    from rtnote.families import program_range
+    from rtnote.synth import random_melody
+
+    notes = random_melody(np.random.default_rng(seed), *program_range(program), 8)
+    return notes, fresh_note_ons(renderer_factory, program, notes, notes[-1].offset_s + 0.5, peak)
+
+
+def heard(note, note_on):
+    """True when ``note_on`` reports ``note``: its pitch, within 50 ms of its onset."""
+    return note_on.pitch == note.pitch and abs(note_on.time - note.onset_s) < 0.05
+
+
 def legato_note_ons(renderer_factory, program):
     """(reference notes, final note_ons) of ``LEGATO`` played by a TimGM6mb program."""
     from rtnote.synth import Note
@@ -555,12 +570,8 @@ def test_a_legato_note_begins_where_it_rises_under_the_last_one(renderer_factory
     (strings 48, seed 8: its third note was 109 ms late when 15 dB were asked for), and
     there it rose at the middle of the last frame below the start level, not at its end
     (seed 19: its fifth note was 53 ms late). Every onset within 50 ms, at its pitch."""
-    from rtnote.families import program_range
-    from rtnote.synth import random_melody
-
-    notes = random_melody(np.random.default_rng(seed), *program_range(program), 8)
-    ons = fresh_note_ons(renderer_factory, program, notes, notes[-1].offset_s + 0.5)
-    missed = [n for n in notes if not any(e.pitch == n.pitch and abs(e.time - n.onset_s) < 0.05 for e in ons)]
+    notes, ons = melody_note_ons(renderer_factory, program, seed)
+    missed = [n for n in notes if not any(heard(n, e) for e in ons)]
     assert missed == [], (missed, ons)
 
 
@@ -571,12 +582,8 @@ def test_a_glockenspiel_note_is_heard_at_its_fundamental(renderer_factory, seed)
     them. A provisional note takes the fundamental's peak when a look finds it 0.7
     semitones or more below YIN's period, and that peak counts within 15 dB of the
     strongest. Every note at its pitch, and nothing else."""
-    from rtnote.families import program_range
-    from rtnote.synth import random_melody
-
-    notes = random_melody(np.random.default_rng(seed), *program_range(9), 8)
-    ons = fresh_note_ons(renderer_factory, 9, notes, notes[-1].offset_s + 0.5)
-    missed = [n for n in notes if not any(e.pitch == n.pitch and abs(e.time - n.onset_s) < 0.05 for e in ons)]
+    notes, ons = melody_note_ons(renderer_factory, 9, seed)
+    missed = [n for n in notes if not any(heard(n, e) for e in ons)]
     assert missed == [] and len(ons) == len(notes), (missed, ons)
 
 
@@ -587,12 +594,8 @@ def test_a_music_box_bar_struck_earlier_is_not_heard_again(renderer_factory, see
     (seed 0: a 68 at 3.05 s, under the 63 struck at 2.61 s after a 68). The note a note
     began over is its past, not a new note, unless the level rises 6 dB (the choir case of
     the legato test above sings it again). Every note_on is a melody note's."""
-    from rtnote.families import program_range
-    from rtnote.synth import random_melody
-
-    notes = random_melody(np.random.default_rng(seed), *program_range(10), 8)
-    ons = fresh_note_ons(renderer_factory, 10, notes, notes[-1].offset_s + 0.5)
-    extra = [e for e in ons if not any(e.pitch == n.pitch and abs(e.time - n.onset_s) < 0.05 for n in notes)]
+    notes, ons = melody_note_ons(renderer_factory, 10, seed)
+    extra = [e for e in ons if not any(heard(n, e) for n in notes)]
     assert extra == [], (notes, ons)
 
 
@@ -603,13 +606,9 @@ def test_a_quiet_reed_repeating_its_note_is_heard(renderer_factory, program, see
     for the last note's tail rising again, and the notes after it, slurred, went unheard
     (a sax's 49, 53, 60 in the benchmark). A fade-in of the last pitch is its tail only
     without a spectral change. Every note is found, and nothing else."""
-    from rtnote.families import program_range
-    from rtnote.synth import random_melody
-
-    notes = random_melody(np.random.default_rng(seed), *program_range(program), 8)
-    ons = fresh_note_ons(renderer_factory, program, notes, notes[-1].offset_s + 0.5, peak=10 ** (-24 / 20))
-    found = [n for n in notes if any(e.pitch == n.pitch and abs(e.time - n.onset_s) < 0.05 for e in ons)]
-    assert len(found) == len(notes) == len(ons), (notes, ons)
+    notes, ons = melody_note_ons(renderer_factory, program, seed, peak=10 ** (-24 / 20))
+    missed = [n for n in notes if not any(heard(n, e) for e in ons)]
+    assert missed == [] and len(ons) == len(notes), (missed, ons)
 
 
 @pytest.mark.parametrize("program, seed", [(9, 1), (10, 1), (9, 3)])
@@ -617,10 +616,6 @@ def test_a_bar_is_not_heard_octaves_below_its_note(renderer_factory, program, se
     """Glockenspiel and music-box melodies whose notes were corrected (or followed) one or
     two octaves down (86 to 62): the bar's inharmonic partials line up every few periods,
     and YIN took that period, where the spectrum has no fundamental at all."""
-    from rtnote.families import program_range
-    from rtnote.synth import random_melody
-
-    notes = random_melody(np.random.default_rng(seed), *program_range(program), 8)
-    ons = fresh_note_ons(renderer_factory, program, notes, notes[-1].offset_s + 0.5)
+    notes, ons = melody_note_ons(renderer_factory, program, seed)
     lowest = min(n.pitch for n in notes)
     assert [e.pitch for e in ons if e.pitch < lowest - 11] == [], (notes, ons)
