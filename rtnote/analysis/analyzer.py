@@ -133,7 +133,6 @@ class Analyzer:
 
     def _analyze(self, x):
         hop = self.hop_length
-        n_hops = len(x) // hop
         start = self.history.end
         self.history.append(x)
         span = self.history.window(len(x) + self.n_fft - hop)
@@ -141,12 +140,14 @@ class Analyzer:
         odf = self.onset_odf.process(framed)
         fired = self.onset_picker.process(odf)
         level_db = 10.0 * np.log10(np.var(framed[:, -self._level_len:], axis=1) + 1e-12)
-        for i in range(n_hops):
+        # per hop, as Python floats: the tracker's scalar arithmetic is faster on them
+        for i, (hop_fired, hop_db, hop_odf) in enumerate(zip(fired.tolist(), level_db.tolist(),
+                                                             odf.tolist())):
             pos = start + (i + 1) * hop
             onset = None
-            if fired[i] and level_db[i] > self.settings.silence_db:
+            if hop_fired and hop_db > self.settings.silence_db:
                 onset = self._backtrack(pos)
-            for event in self.tracker.step(pos, onset, level_db[i], odf[i]):
+            for event in self.tracker.step(pos, onset, hop_db, hop_odf):
                 self.family.on_event(event)
             self.family.step(pos)
         self.samples_seen = self.history.end

@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
+from numba import njit
 from scipy.ndimage import maximum_filter1d
 
 
@@ -13,12 +14,42 @@ def _fft_length(n):
     return scipy.fft.next_fast_len(n, real=True)
 
 
-@lru_cache(maxsize=64)
-def _lags(tau_max):
-    return np.arange(1, tau_max + 1, dtype=np.float64)
-
-
 DIRECT_MAX = 200_000  # multiply-adds up to which r(tau) is summed directly, not by FFT
+
+# The kernels below are compiled once (numba, a dependency of librosa) and cached on disk:
+# a look is a few hundred lags, where NumPy's per-call overhead would cost more than the sums.
+
+
+@njit("float64[::1](float64[::1], int64)", cache=True, fastmath=True)  # reordered sums: SIMD
+def _autocorrelation(y, tau_max):
+    """r(tau) = sum of y[j] * y[j + tau] over the first ``len(y) - tau_max`` samples,
+    tau = 0..tau_max."""
+    w = len(y) - tau_max
+    r = np.empty(tau_max + 1)
+    for tau in range(tau_max + 1):
+        total = 0.0
+        for j in range(w):
+            total += y[j] * y[j + tau]
+        r[tau] = total
+    return r
+
+
+@njit("float64[::1](float64[::1], float64[::1], int64)", cache=True)
+def _normalized_difference(y, r, tau_max):
+    """YIN's d'(tau) from the autocorrelation ``r`` of ``y`` (see :func:`cmndf`)."""
+    w = len(y) - tau_max
+    e_0 = 0.0
+    for j in range(w):
+        e_0 += y[j] * y[j]
+    d = np.ones(tau_max + 1)
+    e_tau, total = e_0, 0.0
+    for tau in range(1, tau_max + 1):
+        e_tau += y[w + tau - 1] ** 2 - y[tau - 1] ** 2  # the window's energy, moved by tau
+        diff = max(e_0 + e_tau - 2.0 * r[tau], 0.0)
+        total += diff
+        if total > 0.0:
+            d[tau] = diff * tau / total
+    return d
 
 
 def cmndf(y, tau_max):
@@ -26,7 +57,7 @@ def cmndf(y, tau_max):
 
     Parameters
     ----------
-    y : np.ndarray [shape=(n,)]
+    y : np.ndarray [shape=(n,), float64]
         Segment; needs ``n > tau_max``. The integration window is ``n - tau_max`` samples.
     tau_max : int > 0
         Largest lag [samples].
@@ -34,75 +65,30 @@ def cmndf(y, tau_max):
     n = len(y)
     w = n - tau_max
     if w * tau_max <= DIRECT_MAX:  # short looks: the sums themselves beat two FFTs
-        corr = np.correlate(y, y[:w])
+        r = _autocorrelation(y, tau_max)
     else:
         n_fft = _fft_length(n)  # lags up to tau_max never wrap around
-        both = np.zeros((2, n_fft), dtype=y.dtype)  # one FFT call for the segment and its head
+        both = np.zeros((2, n_fft))  # one FFT call for the segment and its head
         both[0, :n] = y
         both[1, :w] = y[:w]
         spec, head = scipy.fft.rfft(both, axis=1)
-        corr = scipy.fft.irfft(head.conj() * spec, n_fft)[: tau_max + 1]
-    squares = np.square(y, dtype=np.float64)
-    energy = np.empty(n + 1)
-    energy[0] = 0.0
-    squares.cumsum(out=energy[1:])
-    diff = energy[w: w + tau_max + 1] - energy[: tau_max + 1]  # e_tau
-    diff += energy[w]  # + e_0
-    diff -= 2.0 * corr  # - 2 r(tau)
-    np.maximum(diff, 0.0, out=diff)
-    diff[0] = 0.0
-    cum = diff[1:].cumsum()
-    out = np.ones(tau_max + 1)
-    np.divide(diff[1:] * _lags(tau_max), cum, out=out[1:], where=cum > 0)
-    return out
+        r = scipy.fft.irfft(head.conj() * spec, n_fft)[: tau_max + 1]
+    return _normalized_difference(y, r, tau_max)
 
 
+@njit("int64(float64[::1], float64, int64, int64)", cache=True)
 def _dip_near(d, lag, lo_limit, hi_limit):
-    """Lag of the deepest local dip of ``d`` within 2 samples or 2% of ``lag``, or None (a
+    """Lag of the deepest local dip of ``d`` within 2 samples or 2% of ``lag``, or -1 (a
     string's stiffness moves the dips of its period's multiples apart by a few samples)."""
     reach = max(2, int(0.02 * lag))
     lo, hi = max(lo_limit, int(lag) - reach), min(hi_limit, int(lag) + reach + 1)
     if hi - lo < 3:
-        return None
-    k = lo + int(d[lo:hi].argmin())
-    return k if lo < k < hi - 1 else None
+        return -1
+    k = lo + np.argmin(d[lo:hi])
+    return k if lo < k < hi - 1 else -1
 
 
-def _past_side_dip(d, minima, tau, reach=1.34):
-    """The period's own dip when YIN's first dip ``tau`` is a side dip before it: a strong
-    n-th partial makes dips at (n-1)/n of the period (an electric piano's tine, n ~ 16:
-    d' 0.11 six percent before the period's 0.001). Moves to the deepest dip within
-    ``reach`` times ``tau`` if it is four times deeper."""
-    later = minima[(minima > tau) & (minima <= reach * tau)]
-    if len(later) == 0:
-        return tau
-    best = int(later[d[later].argmin()])
-    return best if d[best] < 0.25 * d[tau] else tau
-
-
-def _guard_octaves(d, tau, tau_min, tau_max):
-    """YIN's chosen lag, moved to tau/2 or tau/3 when the dip there is at most about twice as
-    shallow (the first dip came a period too late: a plucked attack can be more periodic at
-    twice its period for 60 ms); else, when the chosen dip is only fairly periodic
-    (d' >= 0.1), to 2*tau or 3*tau where a dip is four times deeper (a strong second or
-    third partial made the dip at a fraction of the period: harmonica and charang samples),
-    or, when it is only nearly periodic (d' >= 0.02), to 2*tau where a dip is twenty times
-    deeper (a weak fundamental under a strong second partial: an oboe's second octave).
-    Depths are taken between lags (:func:`_dip_floor`)."""
-    for k in (2, 3):
-        sub = _dip_near(d, tau / k, tau_min, tau_max)
-        if sub is not None and d[sub] < min(0.5, 2.0 * d[tau] + 0.05):
-            return sub
-    depth = _dip_floor(d, tau)
-    if depth >= 0.02:
-        deeper, ks = (0.25, (2, 3)) if depth >= 0.1 else (0.05, (2,))
-        for k in ks:
-            multiple = _dip_near(d, tau * k, tau_min, tau_max)
-            if multiple is not None and _dip_floor(d, multiple) < deeper * depth:
-                return multiple
-    return tau
-
-
+@njit("UniTuple(float64, 2)(float64[::1], int64)", cache=True)
 def _parabola(d, lag):
     """(offset [lags], d') of the bottom of the dip at integer ``lag``, from the parabola
     through its neighbours: a short period's dip falls between lags, where d' at the nearest
@@ -115,9 +101,64 @@ def _parabola(d, lag):
     return shift, max(0.0, b - 0.25 * (a - c) * shift)
 
 
-def _dip_floor(d, lag):
-    """d' at the bottom of the dip at integer ``lag``, between lags (:func:`_parabola`)."""
-    return _parabola(d, lag)[1]
+@njit("int64(float64[::1], int64, float64)", cache=True)
+def _past_side_dip(d, tau, reach):
+    """The period's own dip when YIN's first dip ``tau`` is a side dip before it: a strong
+    n-th partial makes dips at (n-1)/n of the period (an electric piano's tine, n ~ 16:
+    d' 0.11 six percent before the period's 0.001). Moves to the deepest local dip within
+    ``reach`` times ``tau`` if it is four times deeper."""
+    best = -1
+    for k in range(tau + 1, min(int(reach * tau), len(d) - 3) + 1):
+        if d[k] <= d[k - 1] and d[k] <= d[k + 1] and (best < 0 or d[k] < d[best]):
+            best = k
+    return best if best >= 0 and d[best] < 0.25 * d[tau] else tau
+
+
+@njit("int64(float64[::1], int64, int64, int64)", cache=True)
+def _guard_octaves(d, tau, tau_min, tau_max):
+    """YIN's chosen lag, moved to tau/2 or tau/3 when the dip there is at most about twice as
+    shallow (the first dip came a period too late: a plucked attack can be more periodic at
+    twice its period for 60 ms); else, when the chosen dip is only fairly periodic
+    (d' >= 0.1), to 2*tau or 3*tau where a dip is four times deeper (a strong second or
+    third partial made the dip at a fraction of the period: harmonica and charang samples),
+    or, when it is only nearly periodic (d' >= 0.02), to 2*tau where a dip is twenty times
+    deeper (a weak fundamental under a strong second partial: an oboe's second octave).
+    Depths are taken between lags (:func:`_parabola`)."""
+    for k in (2, 3):
+        sub = _dip_near(d, tau / k, tau_min, tau_max)
+        if sub >= 0 and d[sub] < min(0.5, 2.0 * d[tau] + 0.05):
+            return sub
+    depth = _parabola(d, tau)[1]
+    if depth >= 0.02:
+        deeper, k_max = (0.25, 3) if depth >= 0.1 else (0.05, 2)
+        for k in range(2, k_max + 1):
+            multiple = _dip_near(d, float(tau * k), tau_min, tau_max)
+            if multiple >= 0 and _parabola(d, multiple)[1] < deeper * depth:
+                return multiple
+    return tau
+
+
+@njit("int64(float64[::1], int64, int64, float64, float64)", cache=True)
+def _best_lag(d, tau_min, tau_max, threshold, margin):
+    """YIN's lag in ``d`` between ``tau_min`` and ``tau_max`` (see :func:`yin`), or -1
+    when ``d`` has no local dip there."""
+    first, lowest = -1, np.inf
+    for k in range(tau_min + 1, tau_max - 1):
+        if d[k] <= d[k - 1] and d[k] <= d[k + 1]:
+            first = k if first < 0 else first
+            lowest = min(lowest, d[k])
+    if first < 0:
+        return -1
+    # the first dip below the threshold, or, when none is, the first dip nearly as deep as
+    # the deepest (a noisy attack must not pull the choice to a multiple of the period)
+    limit = max(threshold, lowest + margin)
+    tau = first
+    for k in range(first, tau_max - 1):
+        if d[k] <= d[k - 1] and d[k] <= d[k + 1] and d[k] < limit:
+            tau = k
+            break
+    tau = _past_side_dip(d, tau, 1.34)
+    return _guard_octaves(d, tau, tau_min, tau_max)
 
 
 def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
@@ -152,18 +193,9 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     if np.dot(y, y) < n * 1e-10:  # below -100 dBFS: rounding noise, not a pitch
         return np.nan, 1.0
     d = cmndf(y, tau_max)
-    # local minima below the threshold; the first one is YIN's choice
-    inner = d[tau_min:tau_max]
-    is_min = (inner[1:-1] <= inner[:-2]) & (inner[1:-1] <= inner[2:])
-    minima = is_min.nonzero()[0] + tau_min + 1
-    if len(minima) == 0:
+    tau = _best_lag(d, tau_min, tau_max, threshold, margin)
+    if tau < 0:
         return np.nan, 1.0
-    # the first dip below the threshold, or, when none is, the first dip nearly as deep as
-    # the deepest (a noisy attack must not pull the choice to a multiple of the period)
-    limit = max(threshold, float(d[minima].min()) + margin)
-    tau = int(minima[(d[minima] < limit).argmax()])
-    tau = _past_side_dip(d, minima, tau)
-    tau = _guard_octaves(d, tau, tau_min, tau_max)
     shift, _ = _parabola(d, tau)
     return sr / (tau + shift), float(d[tau])
 
