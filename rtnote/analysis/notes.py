@@ -613,14 +613,14 @@ class NoteTracker:
         """True at the hop where the sounding note, past its attack and faded ``swell_db``
         below its peak, rises ``swell_db`` above its lowest held level (over its period) of the
         last 50 ms (re-armed once the rise falls below half of it)."""
-        note = self._note
-        n = min(self.dip_hops - 1, math.ceil(self.sr / note.f0_hz / self.hop_length))
         levels = self._recent_levels(self.dip_hops, this_hop=True)  # newest first
         spread = max(levels) - min(levels)  # bounds the rise: most hops end here
         if spread < 0.5 * self.swell_db or (spread < self.swell_db and not self._swelling):
             self._swelling = False
             return False
-        held = _held_levels(levels, n)
+        note = self._note
+        period_hops = math.ceil(self.sr / note.f0_hz / self.hop_length)
+        held = _held_levels(levels, min(self.dip_hops - 1, period_hops))
         dip = min(held)
         rise = held[0] - dip
         if rise < 0.5 * self.swell_db:
