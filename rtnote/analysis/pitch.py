@@ -1,5 +1,6 @@
 """Pitch of a short segment: YIN's cumulative mean normalized difference (de Cheveigné &
-Kawahara 2002), computed with FFTs, with a harmonic check against octave errors."""
+Kawahara 2002), summed directly for short segments and by FFT for long ones, with a
+harmonic check against octave errors."""
 
 from functools import lru_cache
 
@@ -16,8 +17,9 @@ def _fft_length(n):
 
 DIRECT_MAX = 200_000  # multiply-adds up to which r(tau) is summed directly, not by FFT
 
-# The kernels below are compiled once (numba, a dependency of librosa) and cached on disk:
-# a look is a few hundred lags, where NumPy's per-call overhead would cost more than the sums.
+# The kernels below are compiled by numba (a dependency of librosa) when the module is
+# imported, from machine code cached on disk as librosa's are: a look is a few hundred lags,
+# where NumPy's per-call overhead would cost more than the sums.
 
 
 @njit("float64[::1](float64[::1], int64)", cache=True, fastmath=True)  # reordered sums: SIMD
@@ -188,7 +190,7 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     tau_max = min(int(np.ceil(sr / fmin)) + 1, n // 2)
     if tau_max <= tau_min + 2:
         return np.nan, 1.0
-    y = y.astype(np.float64)  # (pocketfft is faster in double precision here)
+    y = y.astype(np.float64)  # (the kernels take double precision)
     y -= y.sum() / n  # the mean: d' ignores a DC offset, but its FFT form would lose precision to it
     if np.dot(y, y) < n * 1e-10:  # below -100 dBFS: rounding noise, not a pitch
         return np.nan, 1.0
