@@ -3,6 +3,7 @@
 import functools
 
 import numpy as np
+import scipy.fft
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from rtnote.errors import ConfigError
@@ -40,7 +41,7 @@ class SpectralFlux:
 
     def process(self, frames):
         """ODF values for frames [shape=(k, n_fft)], one per hop; returns shape (k,)."""
-        spec = np.abs(np.fft.rfft(frames * self.window, axis=1)[:, 1:self.n_bins])
+        spec = np.abs(scipy.fft.rfft(frames * self.window, axis=1)[:, 1:self.n_bins])
         logmag = np.log1p(100.0 * spec)
         prev = np.repeat(logmag[:1], self.lag, axis=0) if self._prev is None else self._prev
         stacked = np.concatenate((prev, logmag))
@@ -127,8 +128,6 @@ def harmonic_levels(y, sr, f0_hz, n_fft, hop_length, n_harmonics=8):
     """Energy at the harmonics of ``f0_hz`` in frames of ``y`` [dB, shape=(n_frames,)]:
     the strongest bin within one of each harmonic, summed; frame ``j`` covers samples
     ``[j * hop_length, j * hop_length + n_fft)``."""
-    import scipy.fft
-
     framed = frames(y, n_fft, hop_length)
     n = len(framed)
     spectrum = scipy.fft.rfft(framed * _hann(n_fft), axis=1)  # float32: half the memory
