@@ -78,7 +78,7 @@ def cmndf(y, tau_max):
     return _normalized_difference(y, r, tau_max)
 
 
-@njit("int64(float64[::1], float64, int64, int64)", cache=True)
+@njit  # compiled into _best_lag
 def _dip_near(d, lag, lo_limit, hi_limit):
     """Lag of the deepest local dip of ``d`` within 2 samples or 2% of ``lag``, or -1 (a
     string's stiffness moves the dips of its period's multiples apart by a few samples)."""
@@ -90,7 +90,7 @@ def _dip_near(d, lag, lo_limit, hi_limit):
     return k if lo < k < hi - 1 else -1
 
 
-@njit("UniTuple(float64, 2)(float64[::1], int64)", cache=True)
+@njit  # compiled into _best_lag
 def _parabola(d, lag):
     """(offset [lags], d') of the bottom of the dip at integer ``lag``, from the parabola
     through its neighbours: a short period's dip falls between lags, where d' at the nearest
@@ -103,7 +103,7 @@ def _parabola(d, lag):
     return shift, max(0.0, b - 0.25 * (a - c) * shift)
 
 
-@njit("int64(float64[::1], int64, float64)", cache=True)
+@njit  # compiled into _best_lag
 def _past_side_dip(d, tau, reach):
     """The period's own dip when YIN's first dip ``tau`` is a side dip before it: a strong
     n-th partial makes dips at (n-1)/n of the period (an electric piano's tine, n ~ 16:
@@ -116,7 +116,7 @@ def _past_side_dip(d, tau, reach):
     return best if best >= 0 and d[best] < 0.25 * d[tau] else tau
 
 
-@njit("int64(float64[::1], int64, int64, int64)", cache=True)
+@njit  # compiled into _best_lag
 def _guard_octaves(d, tau, tau_min, tau_max):
     """YIN's chosen lag, moved to tau/2 or tau/3 when the dip there is at most about twice as
     shallow (the first dip came a period too late: a plucked attack can be more periodic at
@@ -140,17 +140,17 @@ def _guard_octaves(d, tau, tau_min, tau_max):
     return tau
 
 
-@njit("int64(float64[::1], int64, int64, float64, float64)", cache=True)
+@njit("Tuple((int64, float64))(float64[::1], int64, int64, float64, float64)", cache=True)
 def _best_lag(d, tau_min, tau_max, threshold, margin):
-    """YIN's lag in ``d`` between ``tau_min`` and ``tau_max`` (see :func:`yin`), or -1
-    when ``d`` has no local dip there."""
+    """(YIN's lag in ``d`` between ``tau_min`` and ``tau_max``, the offset [lags] of its
+    dip's bottom) (see :func:`yin`), or (-1, 0) when ``d`` has no local dip there."""
     first, lowest = -1, np.inf
     for k in range(tau_min + 1, tau_max - 1):
         if d[k] <= d[k - 1] and d[k] <= d[k + 1]:
             first = k if first < 0 else first
             lowest = min(lowest, d[k])
     if first < 0:
-        return -1
+        return -1, 0.0
     # the first dip below the threshold, or, when none is, the first dip nearly as deep as
     # the deepest (a noisy attack must not pull the choice to a multiple of the period)
     limit = max(threshold, lowest + margin)
@@ -159,8 +159,8 @@ def _best_lag(d, tau_min, tau_max, threshold, margin):
         if d[k] <= d[k - 1] and d[k] <= d[k + 1] and d[k] < limit:
             tau = k
             break
-    tau = _past_side_dip(d, tau, 1.34)
-    return _guard_octaves(d, tau, tau_min, tau_max)
+    tau = _guard_octaves(d, _past_side_dip(d, tau, 1.34), tau_min, tau_max)
+    return tau, _parabola(d, tau)[0]
 
 
 def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
@@ -195,10 +195,9 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     if np.dot(y, y) < n * 1e-10:  # below -100 dBFS: rounding noise, not a pitch
         return np.nan, 1.0
     d = cmndf(y, tau_max)
-    tau = _best_lag(d, tau_min, tau_max, threshold, margin)
+    tau, shift = _best_lag(d, tau_min, tau_max, threshold, margin)
     if tau < 0:
         return np.nan, 1.0
-    shift, _ = _parabola(d, tau)
     return sr / (tau + shift), float(d[tau])
 
 
