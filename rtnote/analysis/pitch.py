@@ -2,6 +2,7 @@
 Kawahara 2002), summed directly for short segments and by FFT for long ones, with a
 harmonic check against octave errors."""
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -15,20 +16,46 @@ def _fft_length(n):
     return scipy.fft.next_fast_len(n, real=True)
 
 
-DIRECT_MAX = 200_000  # multiply-adds up to which r(tau) is summed directly, not by FFT
+DIRECT_MAX = 600_000  # multiply-adds up to which r(tau) is summed directly, not by FFT
 
 # The kernels below are compiled by numba (a dependency of librosa) when the module is
 # imported, from machine code cached on disk as librosa's are: a look is a few hundred lags,
 # where NumPy's per-call overhead would cost more than the sums.
 
 
-@njit("float64[::1](float64[::1], int64)", cache=True, fastmath=True)  # reordered sums: SIMD
+@njit("float64(float64[::1])", cache=True)
+def _remove_mean(y):
+    """Subtract ``y``'s mean in place; returns the energy left (sum of squares)."""
+    n = len(y)
+    mean = 0.0
+    for j in range(n):
+        mean += y[j]
+    mean /= n
+    energy = 0.0
+    for j in range(n):
+        y[j] -= mean
+        energy += y[j] * y[j]
+    return energy
+
+
+@njit(fastmath=True)  # compiled into _direct_difference; reordered sums: SIMD
 def _autocorrelation(y, tau_max):
     """r(tau) = sum of y[j] * y[j + tau] over the first ``len(y) - tau_max`` samples,
-    tau = 0..tau_max."""
+    tau = 0..tau_max; four lags per pass, so each y[j] is loaded once for them."""
     w = len(y) - tau_max
     r = np.empty(tau_max + 1)
-    for tau in range(tau_max + 1):
+    tau = 0
+    while tau + 3 <= tau_max:
+        r0 = r1 = r2 = r3 = 0.0
+        for j in range(w):
+            a = y[j]
+            r0 += a * y[j + tau]
+            r1 += a * y[j + tau + 1]
+            r2 += a * y[j + tau + 2]
+            r3 += a * y[j + tau + 3]
+        r[tau], r[tau + 1], r[tau + 2], r[tau + 3] = r0, r1, r2, r3
+        tau += 4
+    for tau in range(tau, tau_max + 1):
         total = 0.0
         for j in range(w):
             total += y[j] * y[j + tau]
@@ -54,6 +81,12 @@ def _normalized_difference(y, r, tau_max):
     return d
 
 
+@njit("float64[::1](float64[::1], int64)", cache=True)
+def _direct_difference(y, tau_max):
+    """d'(tau) of ``y`` with r(tau) summed directly (see :func:`cmndf`)."""
+    return _normalized_difference(y, _autocorrelation(y, tau_max), tau_max)
+
+
 def cmndf(y, tau_max):
     """YIN's cumulative mean normalized difference d'(tau), tau = 0..tau_max.
 
@@ -67,14 +100,13 @@ def cmndf(y, tau_max):
     n = len(y)
     w = n - tau_max
     if w * tau_max <= DIRECT_MAX:  # short looks: the sums themselves beat two FFTs
-        r = _autocorrelation(y, tau_max)
-    else:
-        n_fft = _fft_length(n)  # lags up to tau_max never wrap around
-        both = np.zeros((2, n_fft))  # one FFT call for the segment and its head
-        both[0, :n] = y
-        both[1, :w] = y[:w]
-        spec, head = scipy.fft.rfft(both, axis=1)
-        r = scipy.fft.irfft(head.conj() * spec, n_fft)[: tau_max + 1]
+        return _direct_difference(y, tau_max)
+    n_fft = _fft_length(n)  # lags up to tau_max never wrap around
+    both = np.zeros((2, n_fft))  # one FFT call for the segment and its head
+    both[0, :n] = y
+    both[1, :w] = y[:w]
+    spec, head = scipy.fft.rfft(both, axis=1)
+    r = scipy.fft.irfft(head.conj() * spec, n_fft)[: tau_max + 1]
     return _normalized_difference(y, r, tau_max)
 
 
@@ -187,13 +219,13 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     """
     n = len(y)
     tau_min = max(2, int(sr / fmax))
-    tau_max = min(int(np.ceil(sr / fmin)) + 1, n // 2)
+    tau_max = min(math.ceil(sr / fmin) + 1, n // 2)
     if tau_max <= tau_min + 2:
-        return np.nan, 1.0
-    y = y.astype(np.float64)  # (the kernels take double precision)
-    y -= y.sum() / n  # the mean: d' ignores a DC offset, but its FFT form would lose precision to it
-    if np.dot(y, y) < n * 1e-10:  # below -100 dBFS: rounding noise, not a pitch
-        return np.nan, 1.0
+        return math.nan, 1.0
+    y = np.array(y, dtype=np.float64)  # (the kernels take double precision)
+    # the mean: d' ignores a DC offset, but its FFT form would lose precision to it
+    if _remove_mean(y) < n * 1e-10:  # below -100 dBFS: rounding noise, not a pitch
+        return math.nan, 1.0
     d = cmndf(y, tau_max)
     tau, shift = _best_lag(d, tau_min, tau_max, threshold, margin)
     if tau < 0:
