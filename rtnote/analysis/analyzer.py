@@ -12,7 +12,7 @@ import numpy as np
 from rtnote.analysis.family import FamilyStage, later_looks_s
 from rtnote.analysis.history import History
 from rtnote.analysis.notes import LATENCY_PRESETS, NoteTracker
-from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux, frames, power_of_two_samples
+from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux, frames, levels_db, power_of_two_samples
 from rtnote.errors import ConfigError
 
 E1_HZ = 41.2
@@ -139,7 +139,7 @@ class Analyzer:
         framed = frames(span, self.n_fft, hop)
         odf = self.onset_odf.process(framed)
         fired = self.onset_picker.process(odf)
-        level_db = 10.0 * np.log10(np.var(framed[:, -self._level_len:], axis=1) + 1e-12)
+        level_db = levels_db(span, self.n_fft, hop, self._level_len)
         # per hop, as Python floats: the tracker's scalar arithmetic is faster on them
         for i, (hop_fired, hop_db, hop_odf) in enumerate(zip(fired.tolist(), level_db.tolist(),
                                                              odf.tolist())):

@@ -4,6 +4,7 @@ import functools
 
 import numpy as np
 import scipy.fft
+from numba import njit
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from rtnote.errors import ConfigError
@@ -42,7 +43,7 @@ class SpectralFlux:
     def process(self, frames):
         """ODF values for frames [shape=(k, n_fft)], one per hop; returns shape (k,)."""
         spec = np.abs(scipy.fft.rfft(frames * self.window, axis=1)[:, 1:self.n_bins])
-        logmag = np.log1p(100.0 * spec)
+        logmag = np.log(100.0 * spec + 1.0)  # (np.log1p is not vectorized for float32)
         prev = np.repeat(logmag[:1], self.lag, axis=0) if self._prev is None else self._prev
         stacked = np.concatenate((prev, logmag))
         ref = maximum_filter1d(stacked[:-self.lag], size=3, axis=1)
@@ -107,6 +108,26 @@ class OnlinePeakPicker:
                 fired[i] = True
         self._armed, self._since = armed, since
         return fired
+
+
+@njit("float64[::1](float32[::1], int64, int64, int64)", cache=True)
+def levels_db(y, first_end, hop_length, length):
+    """Level [dBFS] of the ``length`` samples of ``y`` before each of the indices
+    ``first_end``, ``first_end + hop_length``, ... up to ``len(y)``: their variance (the DC
+    offset does not count)."""
+    n = (len(y) - first_end) // hop_length + 1
+    out = np.empty(n)
+    for k in range(n):
+        stop = first_end + k * hop_length
+        mean = 0.0
+        for j in range(stop - length, stop):
+            mean += y[j]
+        mean /= length
+        total = 0.0
+        for j in range(stop - length, stop):
+            total += (y[j] - mean) ** 2
+        out[k] = 10.0 * np.log10(total / length + 1e-12)
+    return out
 
 
 def frames(y, frame_length, hop_length):
