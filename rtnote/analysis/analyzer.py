@@ -122,16 +122,16 @@ class Analyzer:
         if n_hops == 0:
             return []
         y = y[: n_hops * self.hop_length]
-        if not np.isfinite(y).all():
-            y = np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=-1.0)
-        x = np.clip(y, -1.0, 1.0)
         events = []
         batch = self.MAX_BATCH_HOPS * self.hop_length
-        for i in range(0, len(x), batch):
-            events += self._analyze(x[i:i + batch])
+        for i in range(0, len(y), batch):
+            events += self._analyze(y[i:i + batch])
         return events
 
     def _analyze(self, x):
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+        x = np.clip(x, -1.0, 1.0)
         hop = self.hop_length
         start = self.history.end
         self.history.append(x)
