@@ -221,7 +221,7 @@ class NoteTracker:
         self._last_note = None
         self._next_id = getattr(self, "_next_id", 0)
         self._hops = 0
-        self._levels = [-math.inf] * self.fade_hops  # recent levels [dBFS], by hop (a ring)
+        self._levels = [-math.inf] * self.fade_hops  # recent levels [dBFS], oldest first
         self._odf = np.zeros(self.odf_hops)  # recent onset detection function
         self._swelling = False
 
@@ -273,8 +273,8 @@ class NoteTracker:
         note's level dips between the peaks of its waveform (20 dB at E1), and a note of
         detuned strings (honky-tonk) between its beats."""
         period_hops = math.ceil(self.sr / f0_hz / self.hop_length)
-        n = min(len(self._levels), max(self.hold_hops, period_hops))
-        return max(level_db, *self._recent_levels(n))
+        n = min(self.fade_hops, max(self.hold_hops, period_hops))
+        return max(self._recent_levels(n + 1, this_hop=True))
 
     def _dip_db(self):
         """Lowest level of the 50 ms before this hop [dBFS] (what an attack rises from)."""
@@ -286,13 +286,10 @@ class NoteTracker:
         return min(_held_levels(self._recent_levels(self.dip_hops), max(1, self.hold_hops)))
 
     def _recent_levels(self, n, this_hop=False):
-        """The levels of the ``n`` hops before this one (or up to this one) [dBFS], newest
-        first."""
-        ring, size = self._levels, len(self._levels)
-        k = (self._hops - (not this_hop)) % size  # the newest hop's slot
-        if n <= k + 1:
-            return ring[k - n + 1:k + 1][::-1]
-        return ring[k::-1] + ring[size - (n - k - 1):][::-1]  # wraps around the ring's end
+        """The levels of the ``n`` hops before this one (or up to this one) [dBFS], oldest
+        first (``n`` <= ``fade_hops``)."""
+        end = len(self._levels) - (not this_hop)
+        return self._levels[end - n:end]
 
     def _note_off(self, offset, pos):
         note, self._note = self._note, None
@@ -379,6 +376,9 @@ class NoteTracker:
         list of events
         """
         self._hops += 1
+        self._levels.append(level_db)
+        if len(self._levels) > 4 * self.fade_hops:
+            del self._levels[:-self.fade_hops - 1]
         events = []
         note = self._note
         if note is not None:
@@ -388,7 +388,6 @@ class NoteTracker:
                 note = None
             else:
                 note.peak_db = max(note.peak_db, level_db)
-        self._levels[self._hops % len(self._levels)] = level_db
         self._odf[self._hops % len(self._odf)] = odf
         if onset is not None and level_db > self.silence_db:
             self._pending = _Pending(onset, dip_db=self._dip_db(), gap_db=self._gap_db())
@@ -613,7 +612,7 @@ class NoteTracker:
         """True at the hop where the sounding note, past its attack and faded ``swell_db``
         below its peak, rises ``swell_db`` above its lowest held level (over its period) of the
         last 50 ms (re-armed once the rise falls below half of it)."""
-        levels = self._recent_levels(self.dip_hops, this_hop=True)  # newest first
+        levels = self._recent_levels(self.dip_hops, this_hop=True)
         spread = max(levels) - min(levels)  # bounds the rise: most hops end here
         if spread < 0.5 * self.swell_db or (spread < self.swell_db and not self._swelling):
             self._swelling = False
@@ -622,7 +621,7 @@ class NoteTracker:
         period_hops = math.ceil(self.sr / note.f0_hz / self.hop_length)
         held = _held_levels(levels, min(self.dip_hops - 1, period_hops))
         dip = min(held)
-        rise = held[0] - dip
+        rise = held[-1] - dip
         if rise < 0.5 * self.swell_db:
             self._swelling = False
         elif (rise >= self.swell_db and not self._swelling and dip <= note.peak_db - self.swell_db
@@ -634,12 +633,12 @@ class NoteTracker:
     def _faded_in(self, level_db):
         """True when ``level_db`` [dBFS] stands ``fade_in_db`` above the lowest level of the
         last 150 ms: a rise, not a tail still sounding above silence."""
-        return level_db - min(self._recent_levels(len(self._levels))) >= self.fade_in_db
+        return level_db - min(self._recent_levels(self.fade_hops, this_hop=True)) >= self.fade_in_db
 
     def _fade_in_onset(self, pos):
         """Onset of a note that faded in [sample]: where the level (recent hops) last rose
         through the midpoint between its recent floor and now, in dB."""
-        levels = np.array(self._recent_levels(len(self._levels), this_hop=True))
+        levels = np.array(self._recent_levels(self.fade_hops, this_hop=True)[::-1])  # newest first
         floor = max(self.silence_db - 20, levels[np.isfinite(levels)].min(initial=levels[0]))
         below = np.flatnonzero(levels < 0.5 * (floor + levels[0]))
         back = int(below[0]) if len(below) else len(levels)
