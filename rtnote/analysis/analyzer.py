@@ -8,15 +8,25 @@ events depend only on the samples, never on how they were chunked.
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numba import njit
 
 from rtnote.analysis.family import FamilyStage, later_looks_s
 from rtnote.analysis.history import History
 from rtnote.analysis.notes import LATENCY_PRESETS, NoteTracker
-from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux, frames, levels_db, power_of_two_samples
+from rtnote.analysis.onset import OnlinePeakPicker, SpectralFlux, levels_db, power_of_two_samples
 from rtnote.errors import ConfigError
 
 E1_HZ = 41.2
 C8_HZ = 4186.0
+
+
+@njit("float32[::1](float32[::1])", cache=True)
+def _finite_clipped(y):
+    """A copy of ``y`` with NaN as 0 and every value clipped to +-1 (infinities too)."""
+    out = np.empty_like(y)
+    for j in range(len(y)):
+        out[j] = 0.0 if np.isnan(y[j]) else min(max(y[j], -1.0), 1.0)
+    return out
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class Analyzer:
         looks_s = later_looks_s(family_classifier)
         kept_s = max(0.5, *looks_s)  # the longest look back [seconds]
         self.history = History(int(kept_s * self.sr) + self.n_fft + self.MAX_BATCH_HOPS * self.hop_length)
-        self.onset_odf = SpectralFlux(self.sr, self.n_fft)
+        self.onset_odf = SpectralFlux(self.sr, self.n_fft, self.hop_length)
         self.onset_picker = OnlinePeakPicker(self.hop_length, self.sr, **extra.pop("picker", {}))
         self.tracker = NoteTracker(self.sr, self.hop_length, self.history, settings.fmin_hz, fmax,
                                    settings.a4_hz, settings.latency, settings.silence_db,
@@ -112,9 +122,9 @@ class Analyzer:
         Parameters
         ----------
         y : np.ndarray [shape=(n,), float32]
-            Mono input. Non-finite values are treated as silence; values are clipped to +-1.
+            Mono input. NaN is treated as silence; values (infinities too) are clipped to +-1.
         """
-        y = np.asarray(y, dtype=np.float32)
+        y = np.ascontiguousarray(y, dtype=np.float32)
         if len(self._carry):
             y = np.concatenate((self._carry, y))
         n_hops = len(y) // self.hop_length
@@ -129,15 +139,12 @@ class Analyzer:
         return events
 
     def _analyze(self, x):
-        if not np.isfinite(x).all():
-            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
-        x = np.clip(x, -1.0, 1.0)
+        x = _finite_clipped(x)
         hop = self.hop_length
         start = self.history.end
         self.history.append(x)
         span = self.history.window(len(x) + self.n_fft - hop)
-        framed = frames(span, self.n_fft, hop)
-        odf = self.onset_odf.process(framed)
+        odf = self.onset_odf.process(span)
         fired = self.onset_picker.process(odf)
         level_db = levels_db(span, self.n_fft, hop, self._level_len)
         # per hop, as Python floats: the tracker's scalar arithmetic is faster on them

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 import scipy.fft
 from numba import njit
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.ndimage import uniform_filter1d
 
 from rtnote.errors import ConfigError
 
@@ -22,16 +22,19 @@ class SpectralFlux:
     sr : int > 0 [Hz]
     n_fft : int > 0 [samples]
         Frame length (512 at 44.1 kHz ~ 11.6 ms).
+    hop_length : int > 0 [samples]
+        One frame ends at each hop boundary.
     lag : int > 0 [hops]
         Distance to the frame compared against.
     fmax : float > 0 [Hz]
         Highest frequency counted.
     """
 
-    def __init__(self, sr, n_fft, lag=3, fmax=8000.0):
+    def __init__(self, sr, n_fft, hop_length, lag=3, fmax=8000.0):
         if n_fft < 16:
             raise ConfigError(f"onset n_fft must be >= 16 samples, not {n_fft}")
         self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
         self.lag = int(lag)
         self.window = np.hanning(self.n_fft).astype(np.float32)
         self.n_bins = max(2, min(self.n_fft // 2 + 1, int(fmax * self.n_fft / sr)))
@@ -40,16 +43,47 @@ class SpectralFlux:
     def reset(self):
         self._prev = None
 
-    def process(self, frames):
-        """ODF values for frames [shape=(k, n_fft)], one per hop; returns shape (k,)."""
-        spec = np.abs(scipy.fft.rfft(frames * self.window, axis=1)[:, 1:self.n_bins])
+    def process(self, y):
+        """ODF values [shape=(k,)] of the frames of ``y`` [float32] ending at its hop
+        boundaries: ``len(y) = n_fft + (k - 1) * hop_length`` samples."""
+        windowed = _windowed_frames(y, self.window, self.hop_length)
+        spec = np.abs(scipy.fft.rfft(windowed, axis=1)[:, 1:self.n_bins])
         logmag = np.log(100.0 * spec + 1.0)  # (np.log1p is not vectorized for float32)
         prev = np.repeat(logmag[:1], self.lag, axis=0) if self._prev is None else self._prev
         stacked = np.concatenate((prev, logmag))
-        ref = maximum_filter1d(stacked[:-self.lag], size=3, axis=1)
-        flux = np.maximum(stacked[self.lag:] - ref, 0.0).mean(axis=1)
         self._prev = stacked[-self.lag:]
-        return flux
+        return _rise(stacked, self.lag)
+
+
+@njit("float32[:, ::1](float32[::1], float32[::1], int64)", cache=True)
+def _windowed_frames(y, window, hop_length):
+    """Frames of ``y`` times ``window``, one every ``hop_length`` samples [shape=(k, len(window))]."""
+    n_fft = len(window)
+    out = np.empty(((len(y) - n_fft) // hop_length + 1, n_fft), dtype=np.float32)
+    for i in range(out.shape[0]):
+        for j in range(n_fft):
+            out[i, j] = y[i * hop_length + j] * window[j]
+    return out
+
+
+@njit("float64[::1](float32[:, ::1], int64)", cache=True)
+def _rise(logmag, lag):
+    """For each row of ``logmag`` from ``lag`` on: the mean over bins of its positive change
+    from the row ``lag`` earlier, max-filtered over 3 bins (see :class:`SpectralFlux`)."""
+    n, bins = logmag.shape
+    out = np.empty(n - lag)
+    for i in range(n - lag):
+        ref, row = logmag[i], logmag[i + lag]
+        total = 0.0
+        for b in range(bins):
+            level = ref[b]
+            if b > 0:
+                level = max(level, ref[b - 1])
+            if b < bins - 1:
+                level = max(level, ref[b + 1])
+            total += max(row[b] - level, 0.0)
+        out[i] = total / bins
+    return out
 
 
 class OnlinePeakPicker:
@@ -92,22 +126,31 @@ class OnlinePeakPicker:
     def process(self, odf):
         """Feed ODF values [shape=(k,)], one per hop; returns a bool array, True at the hops
         where an onset fires."""
-        odf = np.asarray(odf, dtype=np.float64)
-        both = np.concatenate((self._recent, odf))
-        past = frames(both, self.n_avg, 1)[: len(odf)]
-        threshold = self.delta + self.ratio * past.mean(axis=1) + self.max_ratio * past.max(axis=1)
-        self._recent = both[-self.n_avg:].copy()
-        fired = np.zeros(len(odf), dtype=bool)
-        armed, since = self._armed, self._since
-        for i, above in enumerate((odf > threshold).tolist()):
-            since += 1
-            if not above:
-                armed = True
-            elif armed and since >= self.min_ioi:
-                armed, since = False, 0
-                fired[i] = True
-        self._armed, self._since = armed, since
+        both = np.concatenate((self._recent, np.asarray(odf, dtype=np.float64)))
+        self._recent = both[-self.n_avg:]
+        fired, self._armed, self._since = _pick(both, self.n_avg, self.delta, self.ratio,
+                                                self.max_ratio, self.min_ioi, self._armed, self._since)
         return fired
+
+
+@njit("Tuple((boolean[::1], boolean, int64))(float64[::1], int64, float64, float64, float64, "
+      "int64, boolean, int64)", cache=True)
+def _pick(odf, n_avg, delta, ratio, max_ratio, min_ioi, armed, since):
+    """:meth:`OnlinePeakPicker.process` on ``odf``, whose first ``n_avg`` values came before:
+    (fired at each later value, armed, hops since the last onset)."""
+    fired = np.zeros(len(odf) - n_avg, dtype=np.bool_)
+    for i in range(len(fired)):
+        total, top = 0.0, -np.inf
+        for j in range(i, i + n_avg):
+            total += odf[j]
+            top = max(top, odf[j])
+        since += 1
+        if not odf[i + n_avg] > delta + ratio * total / n_avg + max_ratio * top:
+            armed = True
+        elif armed and since >= min_ioi:
+            armed, since = False, 0
+            fired[i] = True
+    return fired, armed, since
 
 
 @njit("float64[::1](float32[::1], int64, int64, int64)", cache=True)
