@@ -229,7 +229,7 @@ def yin(y, sr, fmin, fmax, threshold=0.15, margin=0.1):
     d = cmndf(y, tau_max)
     tau, shift = _best_lag(d, tau_min, tau_max, threshold, margin)
     if tau < 0:
-        return np.nan, 1.0
+        return math.nan, 1.0
     return sr / (tau + shift), float(d[tau])
 
 
