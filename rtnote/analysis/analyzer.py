@@ -20,13 +20,11 @@ E1_HZ = 41.2
 C8_HZ = 4186.0
 
 
-@njit("float32[::1](float32[::1])", cache=True)
-def _finite_clipped(y):
-    """A copy of ``y`` with NaN as 0 and every value clipped to +-1 (infinities too)."""
-    out = np.empty_like(y)
+@njit("void(float32[::1])", cache=True)
+def _sanitize(y):
+    """In place: NaN as 0, every value clipped to +-1 (infinities too)."""
     for j in range(len(y)):
-        out[j] = 0.0 if np.isnan(y[j]) else min(max(y[j], -1.0), 1.0)
-    return out
+        y[j] = 0.0 if np.isnan(y[j]) else min(max(y[j], -1.0), 1.0)
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ class Analyzer:
         y : np.ndarray [shape=(n,), float32]
             Mono input. NaN is treated as silence; values (infinities too) are clipped to +-1.
         """
-        y = np.ascontiguousarray(y, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float32)
         if len(self._carry):
             y = np.concatenate((self._carry, y))
         n_hops = len(y) // self.hop_length
@@ -139,10 +137,10 @@ class Analyzer:
         return events
 
     def _analyze(self, x):
-        x = _finite_clipped(x)
         hop = self.hop_length
         start = self.history.end
         self.history.append(x)
+        _sanitize(self.history.window(len(x)))
         span = self.history.window(len(x) + self.n_fft - hop)
         odf = self.onset_odf.process(span)
         fired = self.onset_picker.process(odf)
